@@ -1,0 +1,122 @@
+"""The classifier interface, the model-folder contract and the loader.
+
+Every model folder holds ``notecheck.json``::
+
+    {"kind": "encoder" | "lexical", "name": "...", "version": "...", "labels": [...], ...}
+
+plus the kind's own files (see ``classifier.encoder`` and ``classifier.baseline``), and usually
+``policy.json`` (the policy tuned with this model), ``meta.json``, ``metrics.json`` and
+``MODEL_CARD.md``. Loading refuses a folder that lacks a required file or whose labels differ
+from :data:`classifier.types.LABELS`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from classifier.errors import ModelError
+from classifier.types import LABELS, Note
+
+MODEL_FILE = "notecheck.json"
+KINDS = ("encoder", "lexical")
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """Anything that turns notes into label probabilities, columns in ``classes_`` order."""
+
+    classes_: tuple[str, ...]
+
+    @property
+    def version(self) -> str: ...
+
+    def predict_proba(self, notes: Sequence[Note]) -> npt.NDArray[np.float64]: ...
+
+
+def model_text(note: Note) -> str:
+    """The text a model reads: normalised title and body, one line apart."""
+    from classifier.normalize import normalize
+
+    title = normalize(note.title).text.strip()
+    body = normalize(note.text).text.strip()
+    return f"{title}\n{body}" if title else body
+
+
+class PriorModel:
+    """Uniform probabilities: the pipeline with this model is the rules layer alone."""
+
+    classes_ = LABELS
+
+    @property
+    def version(self) -> str:
+        return "prior-uniform"
+
+    def predict_proba(self, notes: Sequence[Note]) -> npt.NDArray[np.float64]:
+        return np.full((len(notes), len(LABELS)), 1.0 / len(LABELS))
+
+
+def read_model_config(path: Path) -> dict[str, Any]:
+    """Read and check ``notecheck.json`` of a model folder."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelError(f"model folder {str(path)!r} does not exist; pass --model DIR with a model "
+                         "folder (e.g. models/notecheck-base) or train one with `notecheck train`")
+    cfg_path = path / MODEL_FILE
+    try:
+        cfg = json.loads(cfg_path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{cfg_path} is missing: not a notecheck model folder") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{cfg_path} is unreadable: {exc}") from None
+    if cfg.get("kind") not in KINDS:
+        raise ModelError(f"{cfg_path}: 'kind' is {cfg.get('kind')!r}; expected one of {list(KINDS)}")
+    if tuple(cfg.get("labels", ())) != LABELS:
+        raise ModelError(f"{cfg_path}: 'labels' is {cfg.get('labels')!r}; expected {list(LABELS)}")
+    for key in ("name", "version"):
+        if not isinstance(cfg.get(key), str) or not cfg[key]:
+            raise ModelError(f"{cfg_path}: '{key}' must be a non-empty string")
+    return dict(cfg)
+
+
+def require_files(path: Path, names: Sequence[str]) -> None:
+    missing = [n for n in names if not (path / n).is_file()]
+    if missing:
+        raise ModelError(f"model folder {str(path)!r} is incomplete: missing {missing}")
+
+
+def load_model(path: Path | str) -> Classifier:
+    """Load a model folder of any kind with the production loader."""
+    path = Path(path)
+    cfg = read_model_config(path)
+    if cfg["kind"] == "lexical":
+        from classifier.baseline import LexicalModel
+
+        return LexicalModel.load(path)
+    from classifier.encoder import EncoderModel
+
+    return EncoderModel.load(path)
+
+
+def models_root() -> Path:
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+def default_model_dir() -> Path:
+    """``$NOTECHECK_MODEL``, else the folder named in ``models/DEFAULT`` of the checkout."""
+    env = os.environ.get("NOTECHECK_MODEL")
+    if env:
+        return Path(env)
+    root = models_root()
+    try:
+        name = (root / "DEFAULT").read_text("utf-8").strip()
+    except OSError:
+        raise ModelError(f"no default model: {root / 'DEFAULT'} is missing; pass --model DIR "
+                         "or set NOTECHECK_MODEL") from None
+    return root / name

@@ -1,0 +1,322 @@
+"""Lexical evidence: the versioned lexicon and ``extract_signals(note, lexicon)``.
+
+The lexicon (``classifier/data/lexicon.json``) is data with stable ids::
+
+    {"version": "lexicon-...",
+     "entries": [{"id": "DISC-001", "kind": "disclosure", "patterns": ["#广告", ...],
+                  "description": "...", "boundary": "none" | "word"}, ...],
+     "folds": [...]}                      # obfuscation folds, see classifier.normalize
+
+Patterns are Python regexes matched against *normalised* text (NFKC, simplified Chinese, lower
+case, contact handles folded: ``薇信``/``vx``/``+v`` already read ``微信``); ``^``/``$`` match at
+line ends. ``boundary: "word"`` also requires the match to start and end on jieba word boundaries
+(so a bare ``合作`` does not fire inside ``合作社``). Each kind is compiled into one alternation;
+at one position the first entry (file order) that matches wins.
+
+Signals carry offsets into the *original* ``title``/``text`` (``note.text[s.start:s.end]`` is the
+raw span, e.g. the obfuscated ``薇❤``), sorted title first, then text, each by position.
+A disclosure that lies inside a counter-claim (``无利益相关``, ``不是广告``) is dropped. Besides
+the lexicon kinds, ``mention`` (``@名字``, entry ``MENTION``) and ``topic`` (``#话题#``,
+``#话题[话题]#``, entry ``TOPIC``) signals are emitted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from classifier.errors import PolicyError
+from classifier.normalize import Fold, fast_compile, normalize, parse_folds
+from classifier.types import Field as NoteField
+from classifier.types import Note, Signal
+
+__all__ = [
+    "LEXICON_KINDS",
+    "MENTION_ENTRY",
+    "STRUCTURAL_KINDS",
+    "TOPIC_ENTRY",
+    "Lexicon",
+    "LexiconEntry",
+    "default_lexicon",
+    "extract_signals",
+]
+
+LEXICON_KINDS: tuple[str, ...] = (
+    "disclosure", "counter_claim", "diversion", "price", "hard_sell", "channel", "absolute",
+    "efficacy", "vertical",
+)
+STRUCTURAL_KINDS: tuple[str, ...] = ("mention", "topic")
+MENTION_ENTRY = "MENTION"
+TOPIC_ENTRY = "TOPIC"
+Boundary = Literal["none", "word"]
+
+_FIELDS: tuple[NoteField, ...] = ("title", "text")
+# '@' first (a literal prefix scans fast); the lookbehind then checks the character before it,
+# so e-mail addresses (a@b.com) are not mentions.
+_MENTION = re.compile(
+    r"@(?<![a-z0-9._%+\-]@)[^\s@#,.!?:;()\[\]<>|/\\\"'，。！？：；、（）【】“”‘’《》「」]{1,30}"
+)
+_TOPIC = re.compile(r"#[^#\s@\[\]]{1,40}?(?:\[话题\])?(?:#|(?=[\s,.!?;:，。！？；：、]|$))")
+_BACKREF = re.compile(r"\\[1-9]|\(\?P=")
+_WINDOW = 12
+
+
+@dataclass(frozen=True)
+class LexiconEntry:
+    """One lexicon row: ``patterns`` are regexes over normalised text."""
+
+    id: str
+    kind: str
+    patterns: tuple[str, ...]
+    description: str = ""
+    boundary: Boundary = "none"
+
+
+@dataclass(frozen=True)
+class _KindMatcher:
+    kind: str
+    regex: re.Pattern[str]
+    entries: tuple[LexiconEntry, ...]
+    singles: tuple[re.Pattern[str], ...]
+
+    def find(self, text: str, words: _WordBoundaries) -> Iterator[tuple[int, int, str]]:
+        """Non-overlapping ``(start, end, entry_id)`` matches, left to right."""
+        pos, n = 0, len(text)
+        while pos < n:
+            m = self.regex.search(text, pos)
+            if m is None:
+                return
+            a = m.start()
+            first = int(str(m.lastgroup)[1:])
+            hit = self._accept(m.end(), a, first, words)
+            for j in range(first + 1, len(self.entries)):
+                if hit is not None:
+                    break
+                alt = self.singles[j].match(text, a)
+                if alt is not None:
+                    hit = self._accept(alt.end(), a, j, words)
+            if hit is None:
+                pos = a + 1
+                continue
+            yield a, hit[0], hit[1]
+            pos = hit[0]
+
+    def _accept(self, b: int, a: int, j: int, words: _WordBoundaries) -> tuple[int, str] | None:
+        entry = self.entries[j]
+        if b > a and (entry.boundary == "none" or words.aligned(a, b)):
+            return b, entry.id
+        return None
+
+
+class _WordBoundaries:
+    """jieba word boundaries near a span, computed on a small window only when asked."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def aligned(self, a: int, b: int) -> bool:
+        from classifier.segment import spans
+
+        lo, hi = max(0, a - _WINDOW), min(len(self.text), b + _WINDOW)
+        cuts = {lo}
+        cuts.update(lo + e for _, _, e in spans(self.text[lo:hi]))
+        return a in cuts and b in cuts
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """A validated lexicon; build it with :meth:`load` (or directly, which validates too)."""
+
+    version: str
+    entries: tuple[LexiconEntry, ...]
+    folds: tuple[Fold, ...] = ()
+    path: str | None = None
+    _matchers: tuple[_KindMatcher, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.version, str) or not self.version.strip():
+            raise PolicyError("the lexicon needs a non-empty string 'version'", path=self.path)
+        by_kind: dict[str, list[tuple[LexiconEntry, list[re.Pattern[str]]]]] = {}
+        seen: set[str] = set()
+        for entry in self.entries:
+            compiled = self._check(entry, seen)
+            by_kind.setdefault(entry.kind, []).append((entry, compiled))
+        matchers = []
+        for kind in LEXICON_KINDS:
+            rows = by_kind.get(kind, [])
+            if not rows:
+                continue
+            alternation = "|".join(
+                f"(?P<e{j}>{'|'.join(f'(?:{p})' for p in e.patterns)})" for j, (e, _) in enumerate(rows)
+            )
+            singles = tuple(fast_compile("|".join(r.pattern for r in rx)) for _, rx in rows)
+            matchers.append(_KindMatcher(kind, fast_compile(alternation),
+                                         tuple(e for e, _ in rows), singles))
+        object.__setattr__(self, "_matchers", tuple(matchers))
+
+    def _check(self, entry: LexiconEntry, seen: set[str]) -> list[re.Pattern[str]]:
+        def fail(msg: str) -> PolicyError:
+            return PolicyError(msg, rule_id=entry.id, path=self.path)
+
+        if entry.id in seen:
+            raise fail("duplicate entry id; give every entry its own id")
+        seen.add(entry.id)
+        if entry.kind not in LEXICON_KINDS:
+            raise fail(f"unknown kind {entry.kind!r}; expected one of {', '.join(LEXICON_KINDS)}")
+        if entry.boundary not in ("none", "word"):
+            raise fail(f"unknown boundary {entry.boundary!r}; expected 'none' or 'word'")
+        if not entry.patterns:
+            raise fail("'patterns' is empty; give at least one regex")
+        compiled = []
+        for k, pattern in enumerate(entry.patterns):
+            if not isinstance(pattern, str) or not pattern:
+                raise fail(f"patterns[{k}] must be a non-empty string, got {pattern!r}")
+            try:
+                rx = re.compile(pattern, re.MULTILINE)
+            except re.error as exc:
+                raise fail(f"patterns[{k}] {pattern!r} is not a valid regex: {exc}") from exc
+            if rx.groupindex or _BACKREF.search(pattern):
+                raise fail(f"patterns[{k}] {pattern!r} uses named groups or backreferences; "
+                           "use plain or non-capturing groups")
+            if rx.match(""):
+                raise fail(f"patterns[{k}] {pattern!r} matches the empty string")
+            compiled.append(rx)
+        return compiled
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> Lexicon:
+        """Read and validate a lexicon file (default: the packaged ``lexicon.json``)."""
+        if path is None:
+            res = resources.files("classifier").joinpath("data", "lexicon.json")
+            where, reader = str(res), res.read_text
+        else:
+            where, reader = str(path), Path(path).read_text
+        try:
+            data = json.loads(reader(encoding="utf-8"))
+        except OSError as exc:
+            raise PolicyError(f"cannot read the lexicon file: {exc}", path=where) from exc
+        except ValueError as exc:
+            raise PolicyError(f"not valid UTF-8 JSON: {exc}; fix the file", path=where) from exc
+        return cls.from_dict(data, path=where)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str | None = None) -> Lexicon:
+        """Validate a parsed lexicon document (see the module docstring for its shape)."""
+        if not isinstance(data, dict):
+            raise PolicyError(f"a lexicon must be a JSON object, got {type(data).__name__}",
+                              path=path)
+        unknown = set(data) - {"version", "description", "entries", "folds"}
+        if unknown:
+            raise PolicyError(f"unknown top-level keys {sorted(unknown)}; expected version, "
+                              "description, entries, folds", path=path)
+        rows = data.get("entries")
+        if not isinstance(rows, list):
+            raise PolicyError("'entries' must be a list of entry objects", path=path)
+        entries = tuple(_parse_entry(row, k, path) for k, row in enumerate(rows))
+        folds = parse_folds(data.get("folds", []), path)
+        return cls(data.get("version", ""), entries, folds, path)
+
+    def entry(self, entry_id: str) -> LexiconEntry:
+        """The entry with id ``entry_id``."""
+        for e in self.entries:
+            if e.id == entry_id:
+                return e
+        raise KeyError(f"no lexicon entry {entry_id!r} in lexicon {self.version}")
+
+
+class _EntryRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    id: str = Field(min_length=1)
+    kind: str
+    patterns: list[str]
+    description: str = ""
+    boundary: Boundary = "none"
+
+
+def _parse_entry(row: Any, k: int, path: str | None) -> LexiconEntry:
+    rid = row.get("id") if isinstance(row, dict) else None
+    where = rid if isinstance(rid, str) and rid else f"entries[{k}]"
+    try:
+        r = _EntryRow.model_validate(row)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "entry"
+        raise PolicyError(f"{loc}: {err['msg']}", rule_id=where, path=path) from exc
+    return LexiconEntry(r.id, r.kind, tuple(r.patterns), r.description, r.boundary)
+
+
+_DEFAULT_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _load_default() -> Lexicon:
+    return Lexicon.load()
+
+
+def default_lexicon() -> Lexicon:
+    """The packaged lexicon, loaded and compiled once."""
+    with _DEFAULT_LOCK:
+        return _load_default()
+
+
+def extract_signals(note: Note, lexicon: Lexicon) -> tuple[Signal, ...]:
+    """Every lexical, mention and topic signal of ``note``'s title and text (see module doc)."""
+    out: list[Signal] = []
+    for name in _FIELDS:
+        raw = getattr(note, name)
+        if raw:
+            out.extend(_scan(raw, name, lexicon))
+    return tuple(out)
+
+
+def _scan(raw: str, name: NoteField, lexicon: Lexicon) -> list[Signal]:
+    norm = normalize(raw, lexicon.folds)
+    text = norm.text
+    words = _WordBoundaries(text)
+    found: list[tuple[int, int, str, str]] = []
+    for matcher in lexicon._matchers:
+        found.extend((a, b, matcher.kind, eid) for a, b, eid in matcher.find(text, words))
+    found.extend((m.start(), m.end(), "mention", MENTION_ENTRY) for m in _MENTION.finditer(text))
+    found.extend(_topics(text))
+    found = _drop_negated(found)
+    spans = []
+    for a, b, kind, eid in found:
+        s, e = norm.source_span(a, b)
+        spans.append((s, -e, kind, eid))
+    spans.sort()
+    # Folded text can map two matches onto one source span: keep the first, longest per kind.
+    kept: list[Signal] = []
+    reach: dict[str, int] = {}
+    for s, neg_e, kind, eid in spans:
+        if s < reach.get(kind, -1):
+            continue
+        reach[kind] = -neg_e
+        kept.append(Signal(kind, eid, raw[s:-neg_e], name, s, -neg_e))
+    return kept
+
+
+def _topics(text: str) -> Iterator[tuple[int, int, str, str]]:
+    pos = 0
+    while (m := _TOPIC.search(text, pos)) is not None:
+        yield m.start(), m.end(), "topic", TOPIC_ENTRY
+        # a closing '#' may open the next topic in '#a#b#'
+        pos = m.end() - 1 if text[m.end() - 1] == "#" else m.end()
+
+
+def _drop_negated(found: Sequence[tuple[int, int, str, str]]) -> list[tuple[int, int, str, str]]:
+    """Drop disclosures that overlap a counter-claim (``无利益相关`` holds ``利益相关``)."""
+    counters = [(a, b) for a, b, kind, _ in found if kind == "counter_claim"]
+    if not counters:
+        return list(found)
+    return [f for f in found
+            if f[2] != "disclosure" or not any(a < f[1] and f[0] < b for a, b in counters)]

@@ -1,0 +1,146 @@
+"""The ``notecheck`` command line: score, check, train, eval, serve.
+
+Heavy modules (torch, transformers, sklearn, fastapi) are imported inside the subcommand that
+needs them, so ``notecheck --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from classifier.errors import NotecheckError
+from classifier.types import LABELS
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DECISIONS = ("pass", "review", "block")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        code: int = args.run(args)
+    except NotecheckError as exc:
+        print(f"notecheck: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("notecheck: interrupted; rerun `score` with --resume to continue", file=sys.stderr)
+        return 130
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="notecheck",
+        description="Find advertising in Xiaohongshu notes: sharing / undisclosed_ad / declared.",
+    )
+    sub = parser.add_subparsers(title="commands")
+
+    p = sub.add_parser("score", help="score a dump of notes (JSONL/JSON/CSV/Parquet, crawler exports)")
+    p.add_argument("input", type=Path, help="the dump to score")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="verdicts file; .jsonl, .csv or .parquet by extension")
+    p.add_argument("--errors", type=Path, help="bad records go here (default: OUTPUT.errors.jsonl)")
+    p.add_argument("--format", dest="fmt", choices=["jsonl", "json", "csv", "parquet"],
+                   help="input format (default: detected)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--limit", type=int, help="stop after N records (resume later with --resume)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-chars", type=int, default=100_000, help="longest note text accepted")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--summary-json", type=Path, help="also write the run summary as JSON")
+    _model_args(p)
+    p.set_defaults(run=_run_score)
+
+    p = sub.add_parser("check", help="score one note given on the command line and print the verdict")
+    p.add_argument("text", help="the note's text")
+    p.add_argument("--title", default="")
+    p.add_argument("--sponsor-flag", action="store_true")
+    p.add_argument("--account-type", choices=["personal", "creator", "enterprise"], default="personal")
+    _model_args(p)
+    p.set_defaults(run=_run_check)
+
+    from training.cli import add_training_commands
+
+    add_training_commands(sub)
+    return parser
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
+    p.add_argument("--policy", type=Path, help="policy file (default: the model's own policy.json)")
+    p.add_argument("--lexicon", type=Path, help="lexicon file (default: the packaged lexicon)")
+
+
+def _load_pipeline(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from classifier.pipeline import Pipeline
+
+    return Pipeline.load(args.model, args.policy, args.lexicon)
+
+
+def _run_score(args: argparse.Namespace) -> int:
+    from serving.batch import score_file
+
+    if not args.input.exists():
+        print(f"notecheck: error: input {str(args.input)!r} does not exist", file=sys.stderr)
+        return EXIT_FAILED
+    pipeline = _load_pipeline(args)
+    try:
+        summary = score_file(
+            pipeline, args.input, args.output, errors=args.errors, fmt=args.fmt, resume=args.resume,
+            batch_size=args.batch_size, limit=args.limit, progress=not args.no_progress,
+            max_chars=args.max_chars,
+        )
+    except ValueError as exc:
+        print(f"notecheck: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(format_summary(summary, pipeline.model_version, pipeline.policy.version))
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2), "utf-8")
+    return EXIT_OK
+
+
+def format_summary(summary, model_version: str, policy_version: str) -> str:  # type: ignore[no-untyped-def]
+    """A readable table: labels by decision, totals and speed."""
+    lines = [f"model {model_version} | policy {policy_version}", ""]
+    header = f"{'label':<16}" + "".join(f"{d:>8}" for d in DECISIONS) + f"{'total':>8}{'share':>8}"
+    lines += [header, "-" * len(header)]
+    for label in LABELS:
+        counts = [summary.decisions.get((label, d), 0) for d in DECISIONS]
+        n = sum(counts)
+        share = f"{100 * n / summary.scored:.1f}%" if summary.scored else "-"
+        lines.append(f"{label:<16}" + "".join(f"{c:>8}" for c in counts) + f"{n:>8}{share:>8}")
+    lines.append("-" * len(header))
+    totals = [sum(summary.decisions.get((lab, d), 0) for lab in LABELS) for d in DECISIONS]
+    lines.append(f"{'all':<16}" + "".join(f"{c:>8}" for c in totals) + f"{summary.scored:>8}")
+    lines.append("")
+    rate = (summary.total - summary.resumed_from_row) / summary.elapsed_s if summary.elapsed_s else 0.0
+    resumed = f" (resumed after row {summary.resumed_from_row})" if summary.resumed_from_row else ""
+    lines.append(
+        f"records {summary.total}: scored {summary.scored}, failed {summary.failed}{resumed}; "
+        f"{summary.elapsed_s:.1f}s, {rate:.0f} notes/s"
+    )
+    lines.append(f"verdicts -> {summary.output}")
+    lines.append(f"errors   -> {summary.errors}" + ("" if summary.failed else " (none)"))
+    return "\n".join(lines)
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from classifier.types import Author, Note
+
+    pipeline = _load_pipeline(args)
+    note = Note(id="cli", title=args.title, text=args.text, sponsor_flag=args.sponsor_flag,
+                author=Author(account_type=args.account_type))
+    print(json.dumps(pipeline(note).to_dict(), ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

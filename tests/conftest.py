@@ -1,0 +1,98 @@
+"""Shared fixtures. Models are built here at test time (tiny), never downloaded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from classifier.rules import Policy
+from classifier.types import LABELS, Author, Note, ProductTag
+
+REPO = Path(__file__).resolve().parent.parent
+
+TOY_NOTES: list[tuple[str, str]] = [
+    ("周末去了家楼下新开的面馆，汤头很鲜，就是排队有点久，下次工作日再来", "sharing"),
+    ("用了一个月的洗面奶，感觉一般般，没有网上说的那么神，自费买的不推荐", "sharing"),
+    ("带娃去公园野餐，天气超好，孩子玩疯了，记录一下美好的一天", "sharing"),
+    ("这款精华真的绝了，姐妹们冲！到手价只要99，链接在主页，加薇❤领优惠券", "undisclosed_ad"),
+    ("内部渠道拿货，全网最低价，私我获取购买方式，V: abc12345", "undisclosed_ad"),
+    ("朋友推荐的祛斑神器，7天见效，100%有效，评论区暗号领取", "undisclosed_ad"),
+    ("本篇为品牌合作，感谢XX品牌邀请试用新款面霜，质地清爽", "declared"),
+    ("#品牌合作 这次收到了品牌方赠送的扫地机器人，实际用下来吸力不错", "declared"),
+    ("广告｜恰饭啦，这款耳机降噪效果很好，通勤党可以看看", "declared"),
+]
+
+
+def toy_note(text: str, i: int = 0, **kw: object) -> Note:
+    return Note(id=f"toy-{i}", text=text, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def policy() -> Policy:
+    return Policy.load()
+
+
+@pytest.fixture(scope="session")
+def toy_examples() -> list[tuple[Note, str]]:
+    return [(toy_note(t, i), lab) for i, (t, lab) in enumerate(TOY_NOTES)]
+
+
+@pytest.fixture(scope="session")
+def lexical_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny lexical model fitted on the toy notes, saved as a model folder."""
+    from classifier.baseline import LexicalModel
+
+    texts = [t for t, _ in TOY_NOTES] * 2
+    labels = [lab for _, lab in TOY_NOTES] * 2
+    model = LexicalModel(min_df=1, name="toy-lexical", model_version="t1").fit(texts, labels)
+    out = tmp_path_factory.mktemp("lexical")
+    model.save(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BERT (2 layers, hidden 32) with a character WordPiece tokenizer, random weights,
+    saved as a notecheck encoder folder."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    from classifier.encoder import write_encoder_config
+
+    out = tmp_path_factory.mktemp("tiny-encoder")
+    chars = sorted({c for t, _ in TOY_NOTES for c in t})
+    vocab = {tok: i for i, tok in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars])}
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
+    )
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    fast.save_pretrained(out)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, num_labels=3,
+                        id2label=dict(enumerate(LABELS)), label2id={v: k for k, v in enumerate(LABELS)})
+    BertForSequenceClassification(config).save_pretrained(out)
+    write_encoder_config(out, name="tiny-encoder", version="t1", max_length=64)
+    return out
+
+
+@pytest.fixture()
+def example_note() -> Note:
+    return Note(
+        id="n1",
+        title="新入手的面霜",
+        text="用了两周，保湿不错。@某某官方旗舰店 加薇信abc123领券，到手价99元",
+        mentions=("某某官方旗舰店",),
+        product_tags=(ProductTag(name="保湿面霜", store="某某旗舰店", price=99.0),),
+        author=Author(account_type="personal", has_store=False, followers=300),
+    )
+
+
+def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return path

@@ -1,0 +1,84 @@
+"""``notecheck train`` and ``notecheck eval``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_training_commands(sub: Any) -> None:
+    p = sub.add_parser("train", help="train a model folder from labelled files")
+    p.add_argument("--data", type=Path, nargs="+", required=True,
+                   help="labelled JSONL/CSV/Parquet files (a 'label' column; CHASM 0/1 accepted)")
+    p.add_argument("--out", type=Path, required=True, help="model folder to write, e.g. models/mine")
+    p.add_argument("--kind", choices=["encoder", "lexical"], default="encoder")
+    p.add_argument("--base", help="encoder base: a local transformers folder or a hub id "
+                                  "(default: the offline multilingual-e5-small built at set-up)")
+    p.add_argument("--proxies", type=Path, help="proxy corpora folder (e.g. ../shared/data/corpora)")
+    p.add_argument("--test-writers", nargs="*", default=[], help="writers held out as the test split")
+    p.add_argument("--policy", type=Path, help="policy to tune thresholds into (default: packaged)")
+    p.add_argument("--name", default="")
+    p.add_argument("--version", default="")
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--epochs", type=float, default=3.0)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-length", type=int, default=192)
+    p.add_argument("--layers", type=int, help="keep only the first N encoder layers of the base")
+    p.add_argument("--patience", type=int, default=2, help="early stopping: evaluations without gain")
+    p.add_argument("--max-train", type=int, help="cap the training examples (quick runs)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.set_defaults(run=_run_train)
+
+    p = sub.add_parser("eval", help="evaluate a model folder on a labelled file")
+    p.add_argument("--data", type=Path, nargs="+", required=True)
+    p.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
+    p.add_argument("--policy", type=Path)
+    p.add_argument("--report", type=Path, help="write an HTML report here")
+    p.add_argument("--json", type=Path, help="write the metrics as JSON here")
+    p.set_defaults(run=_run_eval)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from training.trainer import TrainArgs, train
+
+    try:
+        targs = TrainArgs(
+            data=args.data, out=args.out, kind=args.kind, proxies=args.proxies,
+            test_writers=args.test_writers, base=args.base, policy=args.policy, name=args.name,
+            version=args.version, seed=args.seed, epochs=args.epochs, lr=args.lr,
+            batch_size=args.batch_size, max_length=args.max_length, layers=args.layers,
+            patience=args.patience, max_train=args.max_train, resume=args.resume,
+            command=shlex.join(["notecheck", *sys.argv[1:]]),
+        )
+    except ValueError as exc:
+        print(f"notecheck train: error: {exc}", file=sys.stderr)
+        return 2
+    train(targs, log=lambda msg: print(msg, file=sys.stderr))
+    return 0
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from classifier.pipeline import Pipeline
+    from training.data import load_labelled
+    from training.evaluate import format_metrics
+    from training.tuning import evaluate_three_ways
+
+    pipeline = Pipeline.load(args.model, args.policy)
+    examples = [x for path in args.data for x in load_labelled(path)]
+    report = evaluate_three_ways(pipeline.model, pipeline.policy, pipeline.lexicon, examples)
+    for mode in ("model", "rules", "combined"):
+        print(format_metrics(mode, report[mode]))
+        print()
+    if args.json:
+        args.json.write_text(json.dumps(report, ensure_ascii=False, indent=2), "utf-8")
+    if args.report:
+        from training.report import write_report
+
+        write_report(args.report, examples, pipeline, report)
+        print(f"report -> {args.report}")
+    return 0

@@ -1,0 +1,200 @@
+"""From labelled files to a versioned model folder with an evaluation.
+
+``train(TrainArgs(...))``: load data -> split -> fit (lexical or encoder) -> calibrate (temperature
+on validation) -> tune per-label thresholds into the policy -> evaluate model / rules / combined on
+the held-out test split and the held-out real reviews -> write the folder (model files,
+``policy.json``, ``meta.json``, ``metrics.json``, ``MODEL_CARD.md``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from classifier.rules import Policy
+from classifier.signals import Lexicon
+from classifier.types import LABELS
+from training.data import Example, Splits, load_labelled, load_proxies, make_splits
+from training.evaluate import format_metrics
+from training.tuning import evaluate_three_ways, fit_temperature, texts_of, tune_thresholds
+
+
+@dataclass
+class TrainArgs:
+    """Everything a training run depends on; validated on construction."""
+
+    data: list[Path]
+    out: Path
+    kind: Literal["encoder", "lexical"] = "encoder"
+    proxies: Path | None = None
+    test_writers: list[str] = field(default_factory=list)
+    base: str | None = None
+    policy: Path | None = None
+    name: str = ""
+    version: str = ""
+    seed: int = 13
+    # encoder fine-tuning
+    epochs: float = 3.0
+    lr: float = 5e-5
+    batch_size: int = 16
+    max_length: int = 192
+    layers: int | None = None
+    patience: int = 2
+    max_train: int | None = None
+    resume: bool = False
+    # lexical model
+    ngram_max: int = 2
+    C: float = 4.0
+    command: str = ""
+
+    def __post_init__(self) -> None:
+        self.data = [Path(p) for p in self.data]
+        self.out = Path(self.out)
+        if not self.data:
+            raise ValueError("--data: give at least one labelled file")
+        missing = [str(p) for p in self.data if not p.is_file()]
+        if missing:
+            raise ValueError(f"--data: file(s) not found: {missing}")
+        if self.kind not in ("encoder", "lexical"):
+            raise ValueError(f"--kind must be 'encoder' or 'lexical', got {self.kind!r}")
+        if self.proxies is not None and not Path(self.proxies).is_dir():
+            raise ValueError(f"--proxies {self.proxies}: not a folder (expected ../shared/data/corpora)")
+        if self.epochs <= 0 or self.lr <= 0 or self.batch_size < 1 or self.max_length < 16:
+            raise ValueError("epochs and lr must be > 0, batch_size >= 1, max_length >= 16")
+        self.name = self.name or self.out.name
+        self.version = self.version or datetime.now(UTC).strftime("%Y.%m.%d")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def assemble(args: TrainArgs) -> Splits:
+    labelled: list[Example] = []
+    for path in args.data:
+        labelled.extend(load_labelled(path))
+    proxies = load_proxies(args.proxies, seed=args.seed) if args.proxies else None
+    return make_splits(labelled, proxies, test_writers=args.test_writers, seed=args.seed)
+
+
+def fit_model(args: TrainArgs, splits: Splits, log: Any = print) -> Any:
+    """Fit the requested kind on ``splits.train`` (validation for early stopping) and calibrate it."""
+    if args.kind == "lexical":
+        from classifier.baseline import LexicalModel
+
+        model = LexicalModel(ngram_max=args.ngram_max, C=args.C, name=args.name, model_version=args.version)
+        model.fit(texts_of(splits.train), [x.text_label for x in splits.train])
+    else:
+        from training.finetune import fit_encoder
+
+        model = fit_encoder(args, splits, log=log)
+    if splits.val:
+        model.temperature_ = fit_temperature(model.logits(texts_of(splits.val)), [x.text_label for x in splits.val])
+    return model
+
+
+def train(args: TrainArgs, log: Any = print) -> Path:
+    started = time.perf_counter()
+    splits = assemble(args)
+    log(f"data: {json.dumps(splits.describe(), ensure_ascii=False)}")
+    model = fit_model(args, splits, log=log)
+    lexicon = Lexicon.load()
+    base_policy = Policy.load(args.policy)
+    policy = base_policy
+    if splits.val:
+        val_proba = model.predict_proba([x.note for x in splits.val])
+        thresholds = tune_thresholds(val_proba, splits.val, base_policy, lexicon)
+        policy = base_policy.with_updates(thresholds=thresholds, version=f"{base_policy.version}+{args.name}")
+    report = evaluate(model, policy, lexicon, splits)
+    for split in ("val", "test", "test_authored"):
+        for mode in ("model", "rules", "combined"):
+            if split in report and mode in report[split]:
+                log(format_metrics(f"{split} / {mode}", report[split][mode]))
+    if "heldout_reviews" in report:
+        log(f"held-out real reviews flagged undisclosed_ad: {report['heldout_reviews']['flagged_undisclosed_rate']:.4f}")
+    save_folder(args, model, policy, splits, report, time.perf_counter() - started)
+    log(f"model written to {args.out}")
+    return args.out
+
+
+def evaluate(model: Any, policy: Policy, lexicon: Lexicon, splits: Splits) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    authored = [x for x in splits.test if not x.source.startswith("proxy:")]
+    for name, xs in (("val", splits.val), ("test", splits.test), ("test_authored", authored)):
+        if xs:
+            report[name] = evaluate_three_ways(model, policy, lexicon, xs)
+    if splits.heldout_reviews:
+        combined = evaluate_three_ways(model, policy, lexicon, splits.heldout_reviews)["combined"]
+        report["heldout_reviews"] = {"n": combined["n"], "flagged_undisclosed_rate": combined["flagged_undisclosed_rate"],
+                                     "labelled_sharing_rate": combined["per_class"]["sharing"]["recall"]}
+    return report
+
+
+def save_folder(args: TrainArgs, model: Any, policy: Policy, splits: Splits, report: dict[str, Any],
+                seconds: float) -> None:
+    from training.card import write_card
+
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    if args.kind == "lexical":
+        model.save(out)
+    else:
+        from training.finetune import save_encoder
+
+        save_encoder(model, out, args)
+    policy.save(out / "policy.json")
+    meta = {
+        "name": args.name,
+        "version": args.version,
+        "kind": args.kind,
+        "labels": list(LABELS),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "train_seconds": round(seconds, 1),
+        "args": _jsonable(asdict(args)),
+        "data": [{"path": str(p), "sha256": file_sha256(p)} for p in args.data],
+        "proxies": str(args.proxies) if args.proxies else None,
+        "splits": splits.describe(),
+        "temperature": float(getattr(model, "temperature_", 1.0)),
+        "policy_version": policy.version,
+        "libraries": _library_versions(),
+        "command": args.command,
+    }
+    (out / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), "utf-8")
+    (out / "metrics.json").write_text(json.dumps(_jsonable(report), ensure_ascii=False, indent=2), "utf-8")
+    write_card(out, meta, report)
+
+
+def _library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("numpy", "scikit-learn", "jieba", "torch", "transformers", "tokenizers", "safetensors"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj

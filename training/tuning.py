@@ -1,0 +1,123 @@
+"""Post-fit steps shared by every model kind: calibration, thresholds, and the three-way evaluation
+(model alone, rules alone, combined pipeline)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from classifier.decide import choose_label, combine
+from classifier.model import PriorModel, model_text
+from classifier.pipeline import Pipeline
+from classifier.rules import Facts, Policy, RuleHit
+from classifier.signals import Lexicon, extract_signals
+from classifier.types import LABELS
+from training.data import Example
+from training.evaluate import Scored, metrics
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _softmax(z: FloatArray) -> FloatArray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+
+def fit_temperature(logits: FloatArray, y: Sequence[str]) -> float:
+    """The temperature minimising validation NLL (a grid, then a local refinement)."""
+    idx = np.array([LABELS.index(v) for v in y])
+
+    def nll(t: float) -> float:
+        p = _softmax(logits / t)
+        return float(-np.log(np.clip(p[np.arange(len(idx)), idx], 1e-12, None)).mean())
+
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 200))
+    best = min(grid, key=nll)
+    fine = np.linspace(best * 0.9, best * 1.1, 41)
+    return float(min(fine, key=nll))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    scores: dict[str, float]
+    settle: str | None
+
+
+def _prepare(proba: FloatArray, examples: Sequence[Example], policy: Policy, lexicon: Lexicon) -> list[_Prepared]:
+    out = []
+    for x, row in zip(examples, proba, strict=True):
+        model_scores = dict(zip(LABELS, (float(v) for v in row), strict=True))
+        hits: list[RuleHit] = policy.evaluate(Facts(x.note, extract_signals(x.note, lexicon), model_scores))
+        settle = next((h.rule.settle for h in hits if h.rule.settle), None)
+        out.append(_Prepared(combine(model_scores, hits), settle))
+    return out
+
+
+def tune_thresholds(
+    proba: FloatArray, examples: Sequence[Example], policy: Policy, lexicon: Lexicon
+) -> dict[str, float]:
+    """Per-label thresholds maximising the combined pipeline's validation macro-F1; among
+    equally good ones, those nearest 0.5 (validation plateaus say nothing about the extremes)."""
+    prepared = _prepare(proba, examples, policy, lexicon)
+    truth = [x.label for x in examples]
+    grid = np.round(np.arange(0.2, 0.851, 0.05), 2)
+    best: tuple[float, float, dict[str, float]] = (-1.0, -1.0, {})
+    for t_ad in grid:
+        for t_decl in grid:
+            thresholds = {"undisclosed_ad": float(t_ad), "declared": float(t_decl)}
+            trial = policy.with_updates(thresholds=thresholds)
+            preds = [p.settle or choose_label(p.scores, [], trial) for p in prepared]
+            m = metrics(Scored(truth, preds, np.array([[p.scores[k] for k in LABELS] for p in prepared])))
+            key = (round(m["macro_f1"], 6), -abs(t_ad - 0.5) - abs(t_decl - 0.5))
+            if key > best[:2]:
+                best = (key[0], key[1], thresholds)
+    return best[2]
+
+
+def evaluate_three_ways(
+    model: Any, policy: Policy, lexicon: Lexicon, examples: Sequence[Example], proba: FloatArray | None = None
+) -> dict[str, dict[str, Any]]:
+    """Metrics of the model alone (argmax), the rules alone (uniform prior) and the combined pipeline."""
+    notes = [x.note for x in examples]
+    truth = [x.label for x in examples]
+    if proba is None:
+        proba = model.predict_proba(notes) if notes else np.zeros((0, 3))
+    model_pred = [LABELS[i] for i in proba.argmax(axis=1)] if len(notes) else []
+    out = {"model": metrics(Scored(truth, model_pred, proba))}
+    for name, pipe in (
+        ("rules", Pipeline(PriorModel(), policy, lexicon)),
+        ("combined", _FixedProba(model, proba, notes).pipeline(policy, lexicon)),
+    ):
+        verdicts = pipe.score_batch(notes) if notes else []
+        scores = np.array([[v.scores[k] for k in LABELS] for v in verdicts]).reshape(-1, 3)
+        out[name] = metrics(Scored(truth, [v.label for v in verdicts], scores))
+    return out
+
+
+class _FixedProba:
+    """Replays probabilities already computed for these notes (no second model pass)."""
+
+    classes_ = LABELS
+
+    def __init__(self, model: Any, proba: FloatArray, notes: Sequence[Any]) -> None:
+        self._version = model.version
+        self._rows = {id(n): row for n, row in zip(notes, proba, strict=True)}
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    def predict_proba(self, notes: Sequence[Any]) -> FloatArray:
+        return np.array([self._rows[id(n)] for n in notes]).reshape(-1, 3)
+
+    def pipeline(self, policy: Policy, lexicon: Lexicon) -> Pipeline:
+        return Pipeline(self, policy, lexicon)
+
+
+def texts_of(examples: Sequence[Example]) -> list[str]:
+    return [model_text(x.note) for x in examples]
