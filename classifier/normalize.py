@@ -16,26 +16,21 @@ the raw span the user wrote (``NormalizedText.source_span``):
    ``微信``, ``扣扣``/``q号`` -> ``qq``, dingbat digits -> digits, separators inside phone numbers
    and dotted handles removed). Folds run in table order, each on the previous one's output.
 
-A fold row is ``{"id", "description", "pattern", one of "replace" | "strip" | "map"}``:
-``replace`` substitutes a literal, ``strip`` deletes the characters matching its regex inside the
-match, ``map`` substitutes per matched string (its ``pattern`` defaults to an alternation of the
-keys). Folds see normalised text (NFKC, simplified, lower-case), so write them that way.
+A fold (:class:`Fold`, parsed from the lexicon by ``classifier.signals``) either substitutes a
+literal (``replace``), deletes the characters matching ``strip`` inside the match, or substitutes
+per matched string (``map``). Folds see normalised text (NFKC, simplified, lower case).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from re import _parser  # type: ignore[attr-defined]
 from typing import Any
-
-from classifier.errors import PolicyError
 
 __all__ = [
     "Fold",
@@ -44,7 +39,6 @@ __all__ = [
     "fast_compile",
     "first_char_class",
     "normalize",
-    "parse_folds",
 ]
 
 _ZERO_WIDTH = re.compile(
@@ -59,8 +53,9 @@ class NormalizedText:
     """Normalised text; character ``i`` came from ``source[starts[i]:ends[i]]``.
 
     Several normalised characters may share one source span (``⑩`` -> ``10``, ``+v`` -> ``加微信``)
-    and a removed source character belongs to no normalised one. ``starts``/``ends`` are tuples,
-    or ``range`` objects while the mapping is still the identity.
+    and a removed source character (zero-width, variation selector) belongs to the character
+    before it. ``starts``/``ends`` are tuples, or ``range`` objects while the mapping is still the
+    identity.
     """
 
     text: str
@@ -128,8 +123,9 @@ def normalize(text: str, folds: Sequence[Fold] | None = None) -> NormalizedText:
     tables = _tables()
 
     if not unicodedata.is_normalized("NFKC", text):
-        if tables.nfkc_multi.search(text) is None:
-            text = text.translate(tables.nfkc_one)
+        if not tables.nfkc_slow.found_in(text):  # 1:1 changes only: offsets stay as they are
+            for c in set(tables.nfkc_one_bmp.findall(text)):
+                text = text.replace(c, tables.nfkc_one[c])
         else:
             edits = [(m.start(), m.end(), _nfkc_char(m.group()), None)
                      for m in tables.nfkc_any.finditer(text)]
@@ -139,13 +135,13 @@ def normalize(text: str, folds: Sequence[Fold] | None = None) -> NormalizedText:
         edits = [(m.start(), m.end(), "", None) for m in _ZERO_WIDTH.finditer(text)]
         text, starts, ends = _rewrite(text, starts, ends, edits)
 
-    if tables.t2s_any.search(text):
+    if tables.t2s.found_in(text):
         simplified = _t2s(text)
         if len(simplified) == len(text):
             text = simplified
         else:
             edits = [(m.start(), m.end(), tables.t2s_char[m.group()], None)
-                     for m in tables.t2s_any.finditer(text)]
+                     for m in tables.t2s.every.finditer(text)]
             text, starts, ends = _rewrite(text, starts, ends, edits)
 
     lowered = text.lower()
@@ -186,7 +182,8 @@ def _rewrite(
     """Apply sorted, non-overlapping ``(a, b, replacement, source_indices)`` edits.
 
     ``source_indices`` gives, per replacement character, the index in ``text`` it maps to; ``None``
-    maps every replacement character to the whole span ``[a, b)``.
+    maps every replacement character to the whole span ``[a, b)``. Deleted characters (an empty
+    replacement) are added to the span of the character before them, so ``❤`` keeps its ``U+FE0F``.
     """
     out: list[str] = []
     new_starts: list[int] = []
@@ -197,7 +194,10 @@ def _rewrite(
             out.append(text[pos:a])
             new_starts.extend(starts[pos:a])
             new_ends.extend(ends[pos:a])
-        if repl:
+        if not repl:
+            if new_ends:  # a deleted character joins the span of the one before it
+                new_ends[-1] = ends[b - 1]
+        else:
             out.append(repl)
             if idx is not None:
                 new_starts.extend(starts[k] for k in idx)
@@ -227,7 +227,10 @@ def first_char_class(pattern: str) -> re.Pattern[str] | None:
     character may start one. Scanning for it first is much faster than ``search`` on patterns
     that open with a lookbehind or a large alternation."""
     try:
-        frags = _first(_parser.parse(pattern, 0))
+        parsed = _parser.parse(pattern, 0)
+        if parsed.state.flags & re.IGNORECASE:  # (?i): the literals are not the whole story
+            return None
+        frags = _first(parsed)
     except Exception:  # noqa: BLE001 - an analysis failure only means "no prefilter"
         return None
     if frags is None or frags[1] or not frags[0]:
@@ -294,15 +297,39 @@ def _nfkc_char(c: str) -> str:
     return unicodedata.normalize("NFKC", c)
 
 
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+@dataclass(frozen=True)
+class _CharSet:
+    """A set of characters as regex classes; ``re`` scans a BMP-only class with a bitmap, so
+    the astral part (slow, linear) is only searched when the text has astral characters."""
+
+    bmp: re.Pattern[str]
+    astral: re.Pattern[str]
+    every: re.Pattern[str]
+
+    @classmethod
+    def of(cls, chars: Iterable[str]) -> _CharSet:
+        cps = sorted({ord(c) for c in chars})
+        return cls(_class([c for c in cps if c < 0x10000]), _class([c for c in cps if c >= 0x10000]),
+                   _class(cps))
+
+    def found_in(self, text: str) -> bool:
+        return self.bmp.search(text) is not None or (
+            _ASTRAL.search(text) is not None and self.astral.search(text) is not None)
+
+
 @dataclass(frozen=True)
 class _Tables:
     """Per-character facts computed once (about 0.2 s) on the first call to :func:`normalize`."""
 
-    nfkc_one: dict[int, str]  # characters NFKC maps to exactly one other character
-    nfkc_multi: re.Pattern[str]  # characters NFKC maps to zero or several characters
+    nfkc_one: dict[str, str]  # characters NFKC maps to exactly one other character
+    nfkc_one_bmp: re.Pattern[str]  # ... those in the BMP
+    nfkc_slow: _CharSet  # characters NFKC maps to 0 or 2+ characters, and astral 1:1 ones
     nfkc_any: re.Pattern[str]  # every character NFKC changes
     t2s_char: dict[str, str]  # characters OpenCC t2s changes on their own
-    t2s_any: re.Pattern[str]
+    t2s: _CharSet
 
 
 _TABLES_LOCK = threading.Lock()
@@ -320,8 +347,8 @@ def _tables() -> _Tables:
                 import opencc
 
                 _T2S = opencc.OpenCC("t2s")
-                one: dict[int, str] = {}
-                multi: list[int] = []
+                one: dict[str, str] = {}
+                slow: list[str] = []
                 for cp in range(0x80, 0x30000):
                     if 0xD800 <= cp < 0xE000:
                         continue
@@ -329,17 +356,21 @@ def _tables() -> _Tables:
                     nf = unicodedata.normalize("NFKC", c)
                     if nf != c:
                         if len(nf) == 1:
-                            one[cp] = nf
-                        else:
-                            multi.append(cp)
+                            one[c] = nf
+                        if len(nf) != 1 or cp >= 0x10000:
+                            slow.append(c)
                 chars = [chr(cp) for lo, hi in _T2S_BLOCKS for cp in range(lo, hi)]
                 converted = str(_T2S.convert("\n".join(chars))).split("\n")
                 if len(converted) != len(chars):  # pragma: no cover - OpenCC keeps line breaks
                     converted = [str(_T2S.convert(c)) for c in chars]
                 t2s = {c: s for c, s in zip(chars, converted) if s != c}
                 _TABLES = _Tables(
-                    one, _class(multi), _class(sorted([*one, *multi])), t2s,
-                    _class(sorted(ord(c) for c in t2s)),
+                    nfkc_one=one,
+                    nfkc_one_bmp=_class(sorted(ord(c) for c in one if ord(c) < 0x10000)),
+                    nfkc_slow=_CharSet.of(slow),
+                    nfkc_any=_class(sorted({ord(c) for c in [*one, *slow]})),
+                    t2s_char=t2s,
+                    t2s=_CharSet.of(t2s),
                 )
     return _TABLES
 
@@ -363,104 +394,8 @@ def _t2s(text: str) -> str:
     return str(_T2S.convert(text))
 
 
-def parse_folds(rows: Any, path: str | None = None) -> tuple[Fold, ...]:
-    """Validate and compile the ``"folds"`` rows of a lexicon file; raises ``PolicyError``
-    naming the fold id (or its position) on the first invalid row."""
-    if not isinstance(rows, list):
-        raise PolicyError(f"'folds' must be a list of fold objects, got {type(rows).__name__}",
-                          path=path)
-    folds: list[Fold] = []
-    seen: set[str] = set()
-    for pos, row in enumerate(rows):
-        fold = _parse_fold(row, pos, path)
-        if fold.id in seen:
-            raise PolicyError("duplicate fold id; give every fold its own id",
-                              rule_id=fold.id, path=path)
-        seen.add(fold.id)
-        folds.append(fold)
-    return tuple(folds)
-
-
-_FOLD_KEYS = frozenset({"id", "description", "pattern", "replace", "strip", "map", "gate"})
-
-
-def _parse_fold(row: Any, pos: int, path: str | None) -> Fold:
-    rid = row.get("id") if isinstance(row, dict) else None
-    where = rid if isinstance(rid, str) and rid else f"folds[{pos}]"
-
-    def fail(msg: str) -> PolicyError:
-        return PolicyError(msg, rule_id=where, path=path)
-
-    if not isinstance(row, dict):
-        raise fail(f"a fold must be an object, got {type(row).__name__}")
-    if not isinstance(rid, str) or not rid:
-        raise fail("a fold needs a non-empty string 'id'")
-    unknown = set(row) - _FOLD_KEYS
-    if unknown:
-        raise fail(f"unknown keys {sorted(unknown)}; expected some of {sorted(_FOLD_KEYS)}")
-    actions = [k for k in ("replace", "strip", "map") if k in row]
-    if len(actions) != 1:
-        raise fail(f"a fold needs exactly one of 'replace', 'strip', 'map'; got {actions}")
-    description = row.get("description", "")
-    if not isinstance(description, str):
-        raise fail("'description' must be a string")
-    mapping: dict[str, str] = {}
-    if "map" in row:
-        raw = row["map"]
-        if (not isinstance(raw, dict) or not raw
-                or not all(isinstance(k, str) and k and isinstance(v, str) for k, v in raw.items())):
-            raise fail("'map' must be a non-empty object of non-empty strings to strings")
-        mapping = dict(raw)
-    pattern = row.get("pattern")
-    if pattern is None and mapping:
-        pattern = "|".join(re.escape(k) for k in sorted(mapping, key=len, reverse=True))
-    if not isinstance(pattern, str) or not pattern:
-        raise fail("a fold needs a non-empty regex 'pattern'")
-    regex = _compile(pattern, fail)
-    replace = row.get("replace")
-    if "replace" in row and not isinstance(replace, str):
-        raise fail("'replace' must be a string")
-    gate = None
-    if "gate" in row:
-        if not isinstance(row["gate"], str) or not row["gate"]:
-            raise fail("'gate' must be a non-empty regex that every text the fold changes contains")
-        gate = _compile(row["gate"], fail)
-    strip = None
-    if "strip" in row:
-        if not isinstance(row["strip"], str) or not row["strip"]:
-            raise fail("'strip' must be a non-empty regex matching the characters to delete")
-        strip = _compile(row["strip"], fail)
-    return Fold(rid, regex, description, replace, strip, mapping, gate)
-
-
-def _compile(pattern: str, fail: Any) -> re.Pattern[str]:
-    try:
-        regex = re.compile(pattern, re.MULTILINE)
-    except re.error as exc:
-        raise fail(f"invalid regex {pattern!r}: {exc}; fix the pattern (Python 're' syntax)") from exc
-    if regex.match(""):
-        raise fail(f"regex {pattern!r} matches the empty string; make it match at least one char")
-    return regex
-
-
-_DEFAULT_LOCK = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _load_default_folds() -> tuple[Fold, ...]:
-    res = resources.files("classifier").joinpath("data", "lexicon.json")
-    path = str(res)
-    try:
-        data = json.loads(res.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PolicyError(f"cannot read the packaged lexicon: {exc}; reinstall notecheck",
-                          path=path) from exc
-    if not isinstance(data, dict):
-        raise PolicyError("the lexicon must be a JSON object", path=path)
-    return parse_folds(data.get("folds", []), path)
-
-
 def default_folds() -> tuple[Fold, ...]:
-    """The packaged fold table (``classifier/data/lexicon.json``), loaded once."""
-    with _DEFAULT_LOCK:
-        return _load_default_folds()
+    """The packaged fold table (the ``"folds"`` of ``classifier/data/lexicon.json``)."""
+    from classifier.signals import default_lexicon
+
+    return default_lexicon().folds

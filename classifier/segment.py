@@ -73,12 +73,11 @@ def tokens(text: str) -> list[str]:
         nxt = words[i + 1] if i + 1 < len(words) else ""
         if _PRICE_WORD.match(w):
             out.append(PRICE)
-        elif w in _CURRENCY and _NUMBER_ONLY.match(nxt):
+        elif (w in _CURRENCY and _NUMBER_ONLY.match(nxt)) or (
+            _NUMBER_ONLY.match(w) and nxt in _PRICE_UNITS
+        ):
             out.append(PRICE)
-            i += 1
-        elif _NUMBER_ONLY.match(w) and nxt in _PRICE_UNITS:
-            out.append(PRICE)
-            i += 1
+            i += 1  # the pair is one price
         else:
             out.append(_NUMBER.sub(NUM, w))
         i += 1

@@ -5,7 +5,14 @@ The lexicon (``classifier/data/lexicon.json``) is data with stable ids::
     {"version": "lexicon-...",
      "entries": [{"id": "DISC-001", "kind": "disclosure", "patterns": ["#广告", ...],
                   "description": "...", "boundary": "none" | "word"}, ...],
-     "folds": [...]}                      # obfuscation folds, see classifier.normalize
+     "folds": [{"id": "FOLD-002", "pattern": "[薇徽]信", "replace": "微信", "description": "..."},
+               {"id": "FOLD-015", "pattern": "...", "strip": "[ -]", "gate": "\\d[ -]\\d"},
+               {"id": "FOLD-001", "map": {"❶": "1", ...}}, ...]}
+
+A fold has exactly one action: ``replace`` (a literal), ``strip`` (delete the characters matching
+it inside the match) or ``map`` (per matched string; ``pattern`` defaults to the keys); ``gate``
+optionally names a regex the text must contain for the fold to be tried (speed only). Folds run
+in file order inside :func:`classifier.normalize.normalize`.
 
 Patterns are Python regexes matched against *normalised* text (NFKC, simplified Chinese, lower
 case, contact handles folded: ``薇信``/``vx``/``+v`` already read ``微信``); ``^``/``$`` match at
@@ -25,17 +32,17 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from classifier.errors import PolicyError
-from classifier.normalize import Fold, fast_compile, normalize, parse_folds
+from classifier.normalize import Fold, fast_compile, normalize
 from classifier.types import Field as NoteField
 from classifier.types import Note, Signal
 
@@ -58,14 +65,15 @@ STRUCTURAL_KINDS: tuple[str, ...] = ("mention", "topic")
 MENTION_ENTRY = "MENTION"
 TOPIC_ENTRY = "TOPIC"
 Boundary = Literal["none", "word"]
+_R = TypeVar("_R", bound="_Row")
 
 _FIELDS: tuple[NoteField, ...] = ("title", "text")
 # '@' first (a literal prefix scans fast); the lookbehind then checks the character before it,
 # so e-mail addresses (a@b.com) are not mentions.
 _MENTION = re.compile(
-    r"@(?<![a-z0-9._%+\-]@)[^\s@#,.!?:;()\[\]<>|/\\\"'，。！？：；、（）【】“”‘’《》「」]{1,30}"
+    r"@(?<![a-z0-9._%+\-]@)(?=\w)[^\s@#,.!?:;()\[\]<>|/\\\"'，。！？：；、（）【】“”‘’《》「」]{1,30}"
 )
-_TOPIC = re.compile(r"#[^#\s@\[\]]{1,40}?(?:\[话题\])?(?:#|(?=[\s,.!?;:，。！？；：、]|$))")
+_TOPIC = re.compile(r"#(?<!&#)[^#\s@\[\]]{1,40}?(?:\[话题\])?(?:#|(?=[\s,.!?;:，。！？；：、]|$))")
 _BACKREF = re.compile(r"\\[1-9]|\(\?P=")
 _WINDOW = 12
 
@@ -134,7 +142,11 @@ class _WordBoundaries:
 
 @dataclass(frozen=True)
 class Lexicon:
-    """A validated lexicon; build it with :meth:`load` (or directly, which validates too)."""
+    """A validated lexicon; build it with :meth:`load` (or directly, which validates too).
+
+    ``folds`` are the obfuscation folds applied before matching; a lexicon without folds
+    matches text that is normalised but not folded.
+    """
 
     version: str
     entries: tuple[LexiconEntry, ...]
@@ -176,21 +188,7 @@ class Lexicon:
             raise fail(f"unknown boundary {entry.boundary!r}; expected 'none' or 'word'")
         if not entry.patterns:
             raise fail("'patterns' is empty; give at least one regex")
-        compiled = []
-        for k, pattern in enumerate(entry.patterns):
-            if not isinstance(pattern, str) or not pattern:
-                raise fail(f"patterns[{k}] must be a non-empty string, got {pattern!r}")
-            try:
-                rx = re.compile(pattern, re.MULTILINE)
-            except re.error as exc:
-                raise fail(f"patterns[{k}] {pattern!r} is not a valid regex: {exc}") from exc
-            if rx.groupindex or _BACKREF.search(pattern):
-                raise fail(f"patterns[{k}] {pattern!r} uses named groups or backreferences; "
-                           "use plain or non-capturing groups")
-            if rx.match(""):
-                raise fail(f"patterns[{k}] {pattern!r} matches the empty string")
-            compiled.append(rx)
-        return compiled
+        return [_compile(p, f"patterns[{k}]", fail) for k, p in enumerate(entry.patterns)]
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> Lexicon:
@@ -222,7 +220,15 @@ class Lexicon:
         if not isinstance(rows, list):
             raise PolicyError("'entries' must be a list of entry objects", path=path)
         entries = tuple(_parse_entry(row, k, path) for k, row in enumerate(rows))
-        folds = parse_folds(data.get("folds", []), path)
+        fold_rows = data.get("folds", [])
+        if not isinstance(fold_rows, list):
+            raise PolicyError("'folds' must be a list of fold objects", path=path)
+        folds = tuple(_parse_fold(row, k, path) for k, row in enumerate(fold_rows))
+        ids = [f.id for f in folds]
+        for fid in ids:
+            if ids.count(fid) > 1:
+                raise PolicyError("duplicate fold id; give every fold its own id",
+                                  rule_id=fid, path=path)
         return cls(data.get("version", ""), entries, folds, path)
 
     def entry(self, entry_id: str) -> LexiconEntry:
@@ -233,26 +239,83 @@ class Lexicon:
         raise KeyError(f"no lexicon entry {entry_id!r} in lexicon {self.version}")
 
 
-class _EntryRow(BaseModel):
+class _Row(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     id: str = Field(min_length=1)
+    description: str = ""
+
+
+class _EntryRow(_Row):
     kind: str
     patterns: list[str]
-    description: str = ""
     boundary: Boundary = "none"
 
 
-def _parse_entry(row: Any, k: int, path: str | None) -> LexiconEntry:
-    rid = row.get("id") if isinstance(row, dict) else None
-    where = rid if isinstance(rid, str) and rid else f"entries[{k}]"
+class _FoldRow(_Row):
+    pattern: str | None = None
+    replace: str | None = None
+    strip: str | None = None
+    map: dict[str, str] | None = None
+    gate: str | None = None
+
+
+def _validate(model: type[_R], row: Any, where: str, path: str | None) -> _R:
     try:
-        r = _EntryRow.model_validate(row)
+        return model.model_validate(row)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "entry"
+        loc = ".".join(str(p) for p in err["loc"]) or "row"
         raise PolicyError(f"{loc}: {err['msg']}", rule_id=where, path=path) from exc
+
+
+def _row_id(row: Any, fallback: str) -> str:
+    rid = row.get("id") if isinstance(row, dict) else None
+    return rid if isinstance(rid, str) and rid else fallback
+
+
+def _parse_entry(row: Any, k: int, path: str | None) -> LexiconEntry:
+    r = _validate(_EntryRow, row, _row_id(row, f"entries[{k}]"), path)
     return LexiconEntry(r.id, r.kind, tuple(r.patterns), r.description, r.boundary)
+
+
+def _parse_fold(row: Any, k: int, path: str | None) -> Fold:
+    r = _validate(_FoldRow, row, _row_id(row, f"folds[{k}]"), path)
+
+    def fail(msg: str) -> PolicyError:
+        return PolicyError(msg, rule_id=r.id, path=path)
+
+    actions = [a for a in ("replace", "strip", "map") if getattr(r, a) is not None]
+    if len(actions) != 1:
+        raise fail(f"a fold needs exactly one of 'replace', 'strip', 'map'; got {actions}")
+    if r.map is not None and (not r.map or not all(r.map)):
+        raise fail("'map' must be a non-empty object with non-empty keys")
+    pattern = r.pattern
+    if pattern is None and r.map:
+        pattern = "|".join(re.escape(c) for c in sorted(r.map, key=len, reverse=True))
+    if not pattern:
+        raise fail("a fold needs a non-empty regex 'pattern'")
+    return Fold(
+        r.id, _compile(pattern, "pattern", fail), r.description, r.replace,
+        None if r.strip is None else _compile(r.strip, "strip", fail), dict(r.map or {}),
+        None if r.gate is None else _compile(r.gate, "gate", fail),
+    )
+
+
+def _compile(pattern: str, what: str, fail: Callable[[str], PolicyError]) -> re.Pattern[str]:
+    if not pattern:
+        raise fail(f"{what} must be a non-empty regex")
+    try:
+        rx = re.compile(pattern, re.MULTILINE)
+    except re.error as exc:
+        raise fail(f"{what} {pattern!r} is not a valid regex: {exc}; fix it (Python 're' syntax)"
+                   ) from exc
+    if rx.groupindex or _BACKREF.search(pattern):
+        raise fail(f"{what} {pattern!r} uses named groups or backreferences; "
+                   "use plain or non-capturing groups")
+    if rx.match(""):
+        raise fail(f"{what} {pattern!r} matches the empty string; make it match a character")
+    return rx
 
 
 _DEFAULT_LOCK = threading.Lock()
@@ -294,13 +357,15 @@ def _scan(raw: str, name: NoteField, lexicon: Lexicon) -> list[Signal]:
         s, e = norm.source_span(a, b)
         spans.append((s, -e, kind, eid))
     spans.sort()
-    # Folded text can map two matches onto one source span: keep the first, longest per kind.
+    # Folded text can map two matches onto one source span: keep the first, longest per
+    # lexicon kind (topics may share a '#': '#a#b#').
     kept: list[Signal] = []
     reach: dict[str, int] = {}
     for s, neg_e, kind, eid in spans:
         if s < reach.get(kind, -1):
             continue
-        reach[kind] = -neg_e
+        if kind != "topic":
+            reach[kind] = -neg_e
         kept.append(Signal(kind, eid, raw[s:-neg_e], name, s, -neg_e))
     return kept
 

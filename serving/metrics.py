@@ -24,7 +24,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 
-__all__ = ["ApiMetrics", "Counter", "Gauge", "Histogram", "Registry", "CONTENT_TYPE"]
+__all__ = ["CONTENT_TYPE", "ApiMetrics", "Counter", "Gauge", "Histogram", "Registry"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -53,8 +53,8 @@ from classifier.errors import ModelError
 __all__ = [
     "BIN_NAME",
     "CONVERTER_VERSION",
-    "E5Source",
     "META_FILE",
+    "E5Source",
     "convert",
     "default_base_dir",
     "dequantize_q4",
@@ -220,18 +220,12 @@ def build_state_dict(src: E5Source) -> dict[str, FloatArray]:
         "embeddings.LayerNorm.weight": src.tensor("emb.ln.w", (h,)),
         "embeddings.LayerNorm.bias": src.tensor("emb.ln.b", (h,)),
     }
-    shapes = {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "aln": (h,),
-              "fi": (ff, h), "fo": (h, ff), "oln": (h,)}
+    linear = {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (ff, h), "fo": (h, ff)}
     for layer in range(src.layers):
         for short, target in _LAYER_NAMES.items():
-            prefix = f"encoder.layer.{layer}.{target}"
-            out_dim = shapes[short][0]
-            if short in ("aln", "oln"):
-                state[f"{prefix}.weight"] = src.tensor(f"l{layer}.{short}.w", (h,))
-                state[f"{prefix}.bias"] = src.tensor(f"l{layer}.{short}.b", (h,))
-            else:
-                state[f"{prefix}.weight"] = src.tensor(f"l{layer}.{short}.w", shapes[short])
-                state[f"{prefix}.bias"] = src.tensor(f"l{layer}.{short}.b", (out_dim,))
+            prefix, shape = f"encoder.layer.{layer}.{target}", linear.get(short, (h,))
+            state[f"{prefix}.weight"] = src.tensor(f"l{layer}.{short}.w", shape)
+            state[f"{prefix}.bias"] = src.tensor(f"l{layer}.{short}.b", shape[:1])
     return state
 
 
@@ -258,29 +252,36 @@ def _sentencepiece_charsmap(**trainer_args: Any) -> bytes:
     spm.SentencePieceTrainer.train(sentence_iterator=iter(["hello world"] * 4),
                                    model_writer=buffer, vocab_size=12, model_type="char",
                                    minloglevel=2, **trainer_args)
-    proto = sentencepiece_model_pb2.ModelProto()
+    proto = sentencepiece_model_pb2.ModelProto()  # type: ignore[attr-defined]
     proto.ParseFromString(buffer.getvalue())
     return bytes(proto.normalizer_spec.precompiled_charsmap)
 
 
 def _charsmap_rules(blob: bytes) -> dict[str, str]:
-    """All (source -> target) rules in a compiled charsmap (a darts-clone double-array trie)."""
+    """All (source -> target) rules in a compiled charsmap (a darts-clone double-array trie),
+    walked breadth-first; a node's children sit at ``base ^ label`` for labels 1..255."""
     (trie_bytes,) = struct.unpack_from("<I", blob, 0)
-    units = np.frombuffer(blob, dtype="<u4", count=trie_bytes // 4, offset=4).tolist()
+    units = np.frombuffer(blob, dtype="<u4", count=trie_bytes // 4, offset=4).astype(np.int64)
     targets = blob[4 + trie_bytes:]
+    labels = np.arange(1, 256, dtype=np.int64)
     rules: dict[str, str] = {}
-    stack: list[tuple[int, bytes]] = [(0, b"")]
-    while stack:
-        pos, key = stack.pop()
-        unit = units[pos]
-        base = pos ^ ((unit >> 10) << ((unit & (1 << 9)) >> 6))
-        if key and (unit >> 8) & 1:
-            start = units[base] & 0x7FFFFFFF
-            rules[key.decode("utf-8")] = targets[start:targets.index(b"\0", start)].decode("utf-8")
-        for label in range(1, 256):
-            child = base ^ label
-            if child < len(units) and units[child] & 0x800000FF == label:
-                stack.append((child, key + bytes([label])))
+    positions, keys = np.zeros(1, dtype=np.int64), [b""]
+    while len(positions):
+        unit = units[positions]
+        bases = positions ^ ((unit >> 10) << ((unit & (1 << 9)) >> 6))
+        for i in np.flatnonzero((unit >> 8) & 1):
+            if keys[i]:
+                start = int(units[bases[i]] & 0x7FFFFFFF)
+                rules[keys[i].decode("utf-8")] = targets[start:targets.index(b"\0", start)].decode()
+        next_positions, next_keys = [], []
+        for lo in range(0, len(bases), 4096):
+            children = bases[lo:lo + 4096, None] ^ labels[None, :]
+            inside = children < len(units)
+            hit = inside & ((units[np.where(inside, children, 0)] & 0x800000FF) == labels)
+            parent, label = np.nonzero(hit)
+            next_positions.append(children[parent, label])
+            next_keys += [keys[lo + p] + bytes([int(labels[c])]) for p, c in zip(parent, label)]
+        positions, keys = np.concatenate(next_positions), next_keys
     return rules
 
 
@@ -306,8 +307,15 @@ def build_charsmap(norm_map: Mapping[int, str]) -> bytes:
 
 def build_tokenizer(vocab: Sequence[tuple[str, float]], charsmap: bytes) -> Any:
     """A ``tokenizers.Tokenizer`` with the XLM-R pipeline over ``vocab`` (specials at their ids)."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers
-    from tokenizers import processors
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
     from tokenizers.models import Unigram
 
     ids = {piece: i for i, (piece, _) in enumerate(vocab)}
@@ -339,8 +347,9 @@ def save_tokenizer(tokenizer: Any, out_dir: Path, model_max_length: int) -> None
     tokenizer.json verbatim (no class re-builds the pipeline from a vocab argument)."""
     from transformers import PreTrainedTokenizerFast
 
-    wrapped = PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=model_max_length,
-                                      **SPECIAL_TOKENS)
+    backend: Any = PreTrainedTokenizerFast  # untyped in transformers
+    wrapped = backend(tokenizer_object=tokenizer, model_max_length=model_max_length,
+                      **SPECIAL_TOKENS)
     wrapped.save_pretrained(str(out_dir))
 
 

@@ -43,7 +43,7 @@ def is_fallback_piece(piece: str) -> bool:
     ASCII, punctuation, symbols (emoji, currency) or numbers."""
     if piece == "▁":
         return True
-    char = piece[1:] if piece.startswith("▁") else piece
+    char = piece.removeprefix("▁")
     if len(char) != 1:
         return False
     cp = ord(char)

