@@ -21,7 +21,9 @@ DECISIONS = ("pass", "review", "block")
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     if not hasattr(args, "run"):
         parser.print_help()
         return EXIT_USAGE

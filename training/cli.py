@@ -53,7 +53,7 @@ def _run_train(args: argparse.Namespace) -> int:
             version=args.version, seed=args.seed, epochs=args.epochs, lr=args.lr,
             batch_size=args.batch_size, max_length=args.max_length, layers=args.layers,
             patience=args.patience, max_train=args.max_train, resume=args.resume,
-            command=shlex.join(["notecheck", *sys.argv[1:]]),
+            command=shlex.join(["notecheck", *args.argv]),
         )
     except ValueError as exc:
         print(f"notecheck train: error: {exc}", file=sys.stderr)

@@ -1,0 +1,105 @@
+"""Training end to end: lexical via the CLI, the encoder loop on a tiny BERT (learns a toy task,
+checkpoints, resumes), and `notecheck eval` with its HTML report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classifier.model import load_model
+from classifier.types import LABELS
+from serving.cli import main
+from tests.conftest import TOY_NOTES, write_jsonl
+from training.data import load_labelled, make_splits
+from training.trainer import TrainArgs
+
+SUFFIXES = ["", "！", "。", "～", "啊", "呢", "吧", "哦"]
+
+
+@pytest.fixture(scope="module")
+def toy_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rows = [{"id": f"t{i}-{j}", "text": text + suffix, "label": label, "writer": f"w{j % 3}"}
+            for i, (text, label) in enumerate(TOY_NOTES) for j, suffix in enumerate(SUFFIXES)]
+    return write_jsonl(tmp_path_factory.mktemp("toy") / "toy.jsonl", rows)
+
+
+def test_training_lexical_cli_writes_a_complete_folder(toy_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lex"
+    assert main(["train", "--kind", "lexical", "--data", str(toy_file), "--out", str(out),
+                 "--test-writers", "w2", "--version", "t1"]) == 0
+    for name in ("notecheck.json", "vocab.json", "weights.safetensors", "policy.json", "meta.json",
+                 "metrics.json", "MODEL_CARD.md"):
+        assert (out / name).is_file(), name
+    meta = json.loads((out / "meta.json").read_text("utf-8"))
+    assert meta["data"][0]["sha256"] and meta["libraries"]["scikit-learn"]
+    assert meta["command"].startswith("notecheck train")
+    metrics = json.loads((out / "metrics.json").read_text("utf-8"))
+    assert set(metrics["test"]) == {"model", "rules", "combined"}
+    assert metrics["test"]["combined"]["n"] == sum(1 for j in range(len(SUFFIXES)) if j % 3 == 2) * len(TOY_NOTES)
+    model = load_model(out)
+    assert model.version == "lex@t1"
+    assert "test_authored" in (out / "MODEL_CARD.md").read_text("utf-8")
+
+
+def _encoder_args(toy_file: Path, base: Path, out: Path, **kw: object) -> TrainArgs:
+    options: dict[str, object] = {"epochs": 30, "lr": 3e-3, "batch_size": 8, "max_length": 48,
+                                  "patience": 100, **kw}
+    return TrainArgs(data=[toy_file], out=out, kind="encoder", base=str(base), **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_training_encoder_learns_a_toy_task(toy_file: Path, tiny_encoder_dir: Path, tmp_path: Path) -> None:
+    from training.trainer import train
+
+    out = train(_encoder_args(toy_file, tiny_encoder_dir, tmp_path / "enc", version="t1"), log=lambda m: None)
+    model = load_model(out)
+    texts = [t for t, _ in TOY_NOTES]
+    predicted = [LABELS[i] for i in model.predict_proba_texts(texts).argmax(axis=1)]  # type: ignore[attr-defined]
+    accuracy = np.mean([p == lab for p, (_, lab) in zip(predicted, TOY_NOTES, strict=True)])
+    assert accuracy >= 0.8, predicted
+    cfg = json.loads((out / "notecheck.json").read_text("utf-8"))
+    assert cfg["kind"] == "encoder" and cfg["temperature"] > 0
+    assert not (out / "checkpoint").exists()
+    # fp16 on disk, fp32 in memory
+    assert next(model.model.parameters()).dtype.is_floating_point  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_training_encoder_resumes_from_checkpoint(toy_file: Path, tiny_encoder_dir: Path, tmp_path: Path) -> None:
+    from training.finetune import fit_encoder
+
+    splits = make_splits(load_labelled(toy_file))
+    out = tmp_path / "enc"
+    fit_encoder(_encoder_args(toy_file, tiny_encoder_dir, out, epochs=1), splits, log=lambda m: None)
+    state = json.loads((out / "checkpoint" / "state.json").read_text("utf-8"))
+    assert state["step"] > 0
+    messages: list[str] = []
+    fit_encoder(_encoder_args(toy_file, tiny_encoder_dir, out, epochs=2, resume=True), splits, log=messages.append)
+    assert any(m.startswith(f"resumed at step {state['step']}") for m in messages)
+    again = json.loads((out / "checkpoint" / "state.json").read_text("utf-8"))
+    assert again["step"] > state["step"]
+
+
+def test_training_args_are_validated(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--data"):
+        TrainArgs(data=[tmp_path / "missing.jsonl"], out=tmp_path / "o")
+    f = write_jsonl(tmp_path / "x.jsonl", [{"id": "1", "text": "x", "label": "sharing"}])
+    with pytest.raises(ValueError, match="kind"):
+        TrainArgs(data=[f], out=tmp_path / "o", kind="svm")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="epochs"):
+        TrainArgs(data=[f], out=tmp_path / "o", epochs=0)
+
+
+def test_eval_cli_prints_metrics_and_writes_report(toy_file: Path, lexical_dir: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    report, as_json = tmp_path / "r.html", tmp_path / "r.json"
+    assert main(["eval", "--data", str(toy_file), "--model", str(lexical_dir), "--report", str(report),
+                 "--json", str(as_json)]) == 0
+    printed = capsys.readouterr().out
+    assert "macro-F1" in printed and "PR-AUC" in printed and "confusion" in printed
+    page = report.read_text("utf-8")
+    assert page.count("<svg") >= 3 and "Worst errors" in page
+    assert set(json.loads(as_json.read_text("utf-8"))) == {"model", "rules", "combined"}
