@@ -1,0 +1,43 @@
+"""notecheck's scoring pipeline: ``Pipeline.load().pipe(notes)`` -> verdicts.
+
+The public surface is exactly ``__all__`` (checked by a test); everything else is internal.
+"""
+
+from classifier.errors import (
+    FormatError,
+    InputError,
+    ModelError,
+    NotecheckError,
+    NotFittedError,
+    PolicyError,
+)
+from classifier.model import Classifier, default_model_dir, load_model
+from classifier.notes import note_from_dict
+from classifier.pipeline import Pipeline
+from classifier.rules import Policy
+from classifier.signals import Lexicon, extract_signals
+from classifier.types import LABELS, Author, Note, ProductTag, Reason, Signal, Verdict
+
+__all__ = [
+    "LABELS",
+    "Author",
+    "Classifier",
+    "FormatError",
+    "InputError",
+    "Lexicon",
+    "ModelError",
+    "Note",
+    "NotFittedError",
+    "NotecheckError",
+    "Pipeline",
+    "Policy",
+    "PolicyError",
+    "ProductTag",
+    "Reason",
+    "Signal",
+    "Verdict",
+    "default_model_dir",
+    "extract_signals",
+    "load_model",
+    "note_from_dict",
+]

@@ -39,12 +39,13 @@ def choose_label(scores: Mapping[str, float], hits: Sequence[RuleHit], policy: P
     for hit in hits:
         if hit.rule.settle is not None:
             return hit.rule.settle  # type: ignore[return-value]
+    non_sharing: tuple[Label, ...] = ("undisclosed_ad", "declared")
     candidates = [
-        label for label in LABELS[1:] if scores[label] >= policy.spec.thresholds.get(label, 0.5)
+        label for label in non_sharing if scores[label] >= policy.spec.thresholds.get(label, 0.5)
     ]
     if not candidates:
         return "sharing"
-    return max(candidates, key=lambda label: scores[label])  # type: ignore[return-value]
+    return max(candidates, key=lambda label: scores[label])
 
 
 def choose_decision(

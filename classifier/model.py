@@ -32,7 +32,8 @@ KINDS = ("encoder", "lexical")
 class Classifier(Protocol):
     """Anything that turns notes into label probabilities, columns in ``classes_`` order."""
 
-    classes_: tuple[str, ...]
+    @property
+    def classes_(self) -> tuple[str, ...]: ...
 
     @property
     def version(self) -> str: ...

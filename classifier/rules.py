@@ -115,8 +115,9 @@ def _condition_kind(value: Any) -> str | None:
             if key in value:
                 return key
         return None
-    return {SignalCond: "signal", ScoreCond: "score", NoteCond: "note", AllCond: "all",
-            AnyCond: "any", NotCond: "not"}.get(type(value))
+    kinds: dict[type, str] = {SignalCond: "signal", ScoreCond: "score", NoteCond: "note",
+                              AllCond: "all", AnyCond: "any", NotCond: "not"}
+    return kinds.get(type(value))
 
 
 Condition = Annotated[

@@ -137,7 +137,7 @@ def score_file(
         summary.resumed_from_row = start_row = int(state["row"])
         summary.labels.update(state.get("labels", {}))
         summary.decisions.update(
-            {tuple(k.split("/", 1)): v for k, v in state.get("decisions", {}).items()}  # type: ignore[misc]
+            {_pair(k): v for k, v in state.get("decisions", {}).items()}
         )
     else:
         start_row = 0
@@ -190,6 +190,11 @@ def score_file(
             _convert_spool(spool, output)
         checkpoint.save(row=last_row, out_bytes=0, err_bytes=0, complete=True, **_counts(summary))
     return summary
+
+
+def _pair(key: str) -> tuple[str, str]:
+    label, _, decision = key.partition("/")
+    return label, decision
 
 
 def _counts(summary: Summary) -> dict[str, Any]:

@@ -74,7 +74,7 @@ def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> lis
     order = list(range(len(lengths)))
     rng.shuffle(order)
     pool = batch_size * 50
-    batches = []
+    batches: list[list[int]] = []
     for start in range(0, len(order), pool):
         chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
@@ -122,9 +122,11 @@ def fit_encoder(args: Any, splits: Splits, log: Log = print) -> EncoderModel:
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
     total_steps = max(1, int(steps_per_epoch * args.epochs))
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(0.06 * total_steps), total_steps)
+    scheduler = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]
+        optimizer, int(0.06 * total_steps), total_steps
+    )
     ckpt = Path(args.out) / "checkpoint"
-    state = {"step": 0, "best_f1": -1.0, "bad_evals": 0, "history": []}
+    state: dict[str, Any] = {"step": 0, "best_f1": -1.0, "bad_evals": 0, "history": []}
     if args.resume and (ckpt / "state.json").is_file():
         state = json.loads((ckpt / "state.json").read_text("utf-8"))
         blob = torch.load(ckpt / "train_state.pt", weights_only=False)

@@ -91,6 +91,7 @@ def assemble(args: TrainArgs) -> Splits:
 
 def fit_model(args: TrainArgs, splits: Splits, log: Any = print) -> Any:
     """Fit the requested kind on ``splits.train`` (validation for early stopping) and calibrate it."""
+    model: Any
     if args.kind == "lexical":
         from classifier.baseline import LexicalModel
 

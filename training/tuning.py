@@ -105,7 +105,7 @@ class _FixedProba:
     classes_ = LABELS
 
     def __init__(self, model: Any, proba: FloatArray, notes: Sequence[Any]) -> None:
-        self._version = model.version
+        self._version = str(model.version)
         self._rows = {id(n): row for n, row in zip(notes, proba, strict=True)}
 
     @property
