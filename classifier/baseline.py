@@ -18,7 +18,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 from classifier.errors import ModelError, NotFittedError
-from classifier.model import MODEL_FILE, model_text, read_model_config, require_files
+from classifier.model import MODEL_FILE, model_text, read_model_config, require_files, softmax
 from classifier.types import LABELS, Note
 
 FloatArray = npt.NDArray[np.float64]
@@ -126,10 +126,7 @@ class LexicalModel:
         return np.asarray(self.transform(texts) @ self.coef_.T) + self.intercept_
 
     def predict_proba_texts(self, texts: Sequence[str]) -> FloatArray:
-        logits = self.logits(texts) / self.temperature_
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return np.asarray(p / p.sum(axis=1, keepdims=True), dtype=np.float64)
+        return softmax(self.logits(texts) / self.temperature_)
 
     def predict_proba(self, notes: Sequence[Note]) -> FloatArray:
         return self.predict_proba_texts([model_text(n) for n in notes])

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from classifier.errors import ModelError
-from classifier.model import MODEL_FILE, model_text, read_model_config, require_files
+from classifier.model import MODEL_FILE, model_text, read_model_config, require_files, softmax
 from classifier.types import LABELS, Note
 
 FloatArray = npt.NDArray[np.float64]
@@ -32,6 +32,19 @@ def head_tail(ids: list[int], budget: int, head_fraction: float) -> list[int]:
     head = max(1, int(budget * head_fraction))
     tail = budget - head
     return ids[:head] + (ids[len(ids) - tail :] if tail else [])
+
+
+def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
+    """Right-padded ``input_ids`` and ``attention_mask`` tensors for some token id sequences."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    return input_ids, mask
 
 
 class EncoderModel:
@@ -98,12 +111,7 @@ class EncoderModel:
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start : start + self.batch_size]
-                width = max(len(ids[i]) for i in chunk)
-                input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(chunk), width), dtype=torch.long)
-                for row, i in enumerate(chunk):
-                    input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                    mask[row, : len(ids[i])] = 1
+                input_ids, mask = pad_batch([ids[i] for i in chunk], pad)
                 logits = self.model(input_ids=input_ids, attention_mask=mask).logits
                 out[chunk] = logits.float().numpy()
         return out
@@ -111,10 +119,7 @@ class EncoderModel:
     def predict_proba_texts(self, texts: Sequence[str]) -> FloatArray:
         if not texts:
             return np.zeros((0, len(LABELS)))
-        z = self.logits(texts) / self.temperature_
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return np.asarray(p / p.sum(axis=1, keepdims=True), dtype=np.float64)
+        return softmax(self.logits(texts) / self.temperature_)
 
     def predict_proba(self, notes: Sequence[Note]) -> FloatArray:
         return self.predict_proba_texts([model_text(n) for n in notes])

@@ -41,6 +41,13 @@ class Classifier(Protocol):
     def predict_proba(self, notes: Sequence[Note]) -> npt.NDArray[np.float64]: ...
 
 
+def softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Row-wise softmax, numerically stable."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float64)
+
+
 def model_text(note: Note) -> str:
     """The text a model reads: normalised title and body, one line apart."""
     from classifier.normalize import normalize

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from classifier.formats import Record, RowError, count_records, detect_format, read_records
-from classifier.writers import open_writer
 from classifier.pipeline import Pipeline
 from classifier.types import Note, Verdict
+from classifier.writers import open_writer
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 

@@ -55,8 +55,8 @@ def write_card(out: Path, meta: dict[str, Any], report: dict[str, Any]) -> None:
         "",
         "## Model",
         f"- kind: `{meta['kind']}`; labels (fixed order): {', '.join(f'`{x}`' for x in LABELS)}",
-        f"- base: `{meta['args'].get('base')}`" if meta["kind"] == "encoder" else
-        f"- TF-IDF over jieba tokens (1..{meta['args'].get('ngram_max')}-grams) + logistic regression",
+        (f"- base: `{meta['args'].get('base')}`" if meta["kind"] == "encoder" else
+         f"- TF-IDF over jieba tokens (1..{meta['args'].get('ngram_max')}-grams) + logistic regression"),
         f"- calibration temperature: {meta['temperature']:.3f}; policy: `{meta['policy_version']}`",
         f"- trained {meta['created']} in {meta['train_seconds']} s; libraries: "
         + ", ".join(f"{k} {v}" for k, v in meta["libraries"].items()),
@@ -79,8 +79,8 @@ def write_card(out: Path, meta: dict[str, Any], report: dict[str, Any]) -> None:
                 lines.append(_row(f"{split} / {mode}", report[split][mode]))
     if "heldout_reviews" in report:
         h = report["heldout_reviews"]
-        lines += ["", f"Held-out real hotel reviews (n={h['n']}): flagged `undisclosed_ad` "
-                      f"{100 * h['flagged_undisclosed_rate']:.2f}%."]
+        rate = 100 * h["flagged_undisclosed_rate"]
+        lines += ["", f"Held-out real hotel reviews (n={h['n']}): flagged `undisclosed_ad` {rate:.2f}%."]
     lines += ["", "## Known limits", LIMITS,
               "## Reproduce", "```", meta.get("command", "see README.md"), "```", ""]
     (out / "MODEL_CARD.md").write_text("\n".join(lines), "utf-8")

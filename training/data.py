@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from classifier.errors import InputError
-from classifier.formats import read_records
 from classifier.notes import note_from_dict
 from classifier.types import LABELS, Note
 
@@ -182,7 +181,7 @@ def load_proxies(corpora: Path, *, per_source: int = 1000, seed: int = 13) -> di
     data = json.loads((corpora / "xhs_content_review_sft.json").read_text("utf-8"))
     for i, item in enumerate(data):
         user, answer = item["messages"][1]["content"], item["messages"][2]["content"]
-        m = re.search(r"「(.*)」", user, re.S)
+        m = re.search(r"「(.*)」", user, re.DOTALL)
         if not m:
             continue
         verdict = re.search(r"审核结论：(\S+)", answer)

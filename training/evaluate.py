@@ -7,6 +7,7 @@ that matter.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,7 @@ def expected_calibration_error(proba: FloatArray, y_true: Sequence[str], bins: i
     correct = (pred == truth).astype(float)
     edges = np.linspace(0.0, 1.0, bins + 1)
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         m = (conf > lo) & (conf <= hi)
         if m.any():
             ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
@@ -51,7 +52,7 @@ def reliability(proba: FloatArray, y_true: Sequence[str], bins: int = 10) -> lis
     correct = (proba.argmax(axis=1) == truth).astype(float)
     out = []
     edges = np.linspace(0.0, 1.0, bins + 1)
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         m = (conf > lo) & (conf <= hi)
         if m.any():
             out.append({"lo": float(lo), "hi": float(hi), "n": int(m.sum()),

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from classifier.encoder import EncoderModel, write_encoder_config
+from classifier.encoder import EncoderModel, pad_batch, write_encoder_config
 from classifier.types import LABELS
 from training.data import Splits
 from training.tuning import texts_of
@@ -93,7 +93,11 @@ def _macro_f1(model: EncoderModel, texts: list[str], labels: list[str]) -> float
 def fit_encoder(args: Any, splits: Splits, log: Log = print) -> EncoderModel:
     import torch
     from tqdm import tqdm
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        get_linear_schedule_with_warmup,
+    )
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     _set_seed(args.seed)
@@ -152,12 +156,7 @@ def fit_encoder(args: Any, splits: Splits, log: Log = print) -> EncoderModel:
             if step <= state["step"]:
                 continue  # replaying the RNG to the resumed step
             model.train()
-            width = max(len(ids[i]) for i in batch)
-            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):
-                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                mask[row, : len(ids[i])] = 1
+            input_ids, mask = pad_batch([ids[i] for i in batch], pad)
             logits = model(input_ids=input_ids, attention_mask=mask).logits
             loss = loss_fn(logits, y[batch])
             loss.backward()

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from classifier.decide import choose_label, combine
-from classifier.model import PriorModel, model_text
+from classifier.model import PriorModel, model_text, softmax
 from classifier.pipeline import Pipeline
 from classifier.rules import Facts, Policy, RuleHit
 from classifier.signals import Lexicon, extract_signals
@@ -22,18 +22,12 @@ from training.evaluate import Scored, metrics
 FloatArray = npt.NDArray[np.float64]
 
 
-def _softmax(z: FloatArray) -> FloatArray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return np.asarray(e / e.sum(axis=1, keepdims=True))
-
-
 def fit_temperature(logits: FloatArray, y: Sequence[str]) -> float:
     """The temperature minimising validation NLL (a grid, then a local refinement)."""
     idx = np.array([LABELS.index(v) for v in y])
 
     def nll(t: float) -> float:
-        p = _softmax(logits / t)
+        p = softmax(logits / t)
         return float(-np.log(np.clip(p[np.arange(len(idx)), idx], 1e-12, None)).mean())
 
     grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 200))

@@ -48,7 +48,7 @@ def test_encoder_head_tail_budget(n: int, budget: int, expected: int) -> None:
     out = head_tail(ids, budget, 0.7)
     assert len(out) == expected
     assert out[0] == 0
-    if n > budget and budget > 1:
+    if n > budget > 1:
         assert out[-1] == n - 1
 
 
