@@ -3,8 +3,9 @@
 How the verdict is made:
 
 1. The policy's rules are evaluated on the note, its signals and the model's probabilities.
-2. Each fired rule's ``add`` deltas are added to the log-probabilities, which are renormalised
-   (softmax) into the verdict's ``scores``. With no rule firing, ``scores`` equal the model's.
+2. Each fired rule's ``add`` deltas are added to the log-probabilities (scaled by the policy's
+   ``model_weight``), which are renormalised (softmax) into the verdict's ``scores``. With no rule
+   firing and ``model_weight`` 1, ``scores`` equal the model's.
 3. The label: a fired ``settle`` rule decides it (first in policy order); otherwise the non-sharing
    label with the highest score among those at or above their threshold; otherwise ``sharing``.
 4. The decision: ``undisclosed_ad`` is ``block`` at or above the block band, else ``review``;
@@ -23,9 +24,12 @@ from classifier.types import LABELS, Decision, Label, Note, Reason, Signal, Verd
 MODEL_RULE = "MODEL"
 
 
-def combine(model_scores: Mapping[str, float], hits: Sequence[RuleHit]) -> dict[str, float]:
-    """Model probabilities shifted by the fired rules' log-odds deltas, renormalised."""
-    logits = {label: math.log(max(float(model_scores[label]), 1e-9)) for label in LABELS}
+def combine(
+    model_scores: Mapping[str, float], hits: Sequence[RuleHit], model_weight: float = 1.0
+) -> dict[str, float]:
+    """Model log-probabilities (times ``model_weight``) shifted by the fired rules' deltas,
+    renormalised."""
+    logits = {label: model_weight * math.log(max(float(model_scores[label]), 1e-9)) for label in LABELS}
     for hit in hits:
         for label, delta in hit.rule.add.items():
             logits[label] += delta
@@ -72,7 +76,7 @@ def decide(
     """The verdict for one note; every verdict records scores, rule ids and versions."""
     facts = Facts(note=note, signals=tuple(signals), scores=model_scores)
     hits = policy.evaluate(facts)
-    scores = combine(model_scores, hits)
+    scores = combine(model_scores, hits, policy.spec.model_weight)
     label = choose_label(scores, hits, policy)
     decision = choose_decision(label, scores, hits, policy)
     top = max(LABELS, key=lambda lab: model_scores[lab])

@@ -3,7 +3,8 @@
 A policy file (JSON) holds per-label thresholds, the pass/review/block bands and a list of rules.
 Each rule has a stable ``id``, a condition ``when`` and one or more effects:
 
-- ``add``: ``{label: delta}`` added to the label's log-probability (evidence for or against it);
+- ``add``: ``{label: delta}`` added to the label's log-probability (evidence for or against it;
+  the log-probabilities are first multiplied by the policy's ``model_weight``, default 1);
 - ``settle``: a label that the rule decides outright (e.g. the platform's sponsor flag settles
   ``declared``);
 - ``decision``: the least severe decision the verdict may get when the rule fires (``review``/``block``).
@@ -167,6 +168,8 @@ class PolicySpec(_Strict):
     thresholds: dict[str, float]
     bands: Bands
     rules: list[Rule]
+    model_weight: float = Field(default=1.0, gt=0.0, le=10.0)
+    """Multiplies the model's log-probabilities before the rules' deltas are added."""
 
     @model_validator(mode="after")
     def _consistent(self) -> PolicySpec:

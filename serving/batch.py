@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -271,4 +272,4 @@ def _progress_bar(total: int | None, start: int, enabled: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, initial=start, unit="note", dynamic_ncols=True,
-                mininterval=0.5, desc="scoring")
+                mininterval=0.5 if sys.stderr.isatty() else 30.0, desc="scoring")

@@ -32,6 +32,8 @@ def add_training_commands(sub: Any) -> None:
     p.add_argument("--patience", type=int, default=2, help="early stopping: evaluations without gain")
     p.add_argument("--max-train", type=int, help="cap the training examples (quick runs)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--no-fit-rules", dest="fit_rules", action="store_false",
+                   help="keep the policy's hand-set rule weights (default: refit them on validation)")
     p.set_defaults(run=_run_train)
 
     p = sub.add_parser("eval", help="evaluate a model folder on a labelled file")
@@ -53,7 +55,7 @@ def _run_train(args: argparse.Namespace) -> int:
             version=args.version, seed=args.seed, epochs=args.epochs, lr=args.lr,
             batch_size=args.batch_size, max_length=args.max_length, layers=args.layers,
             patience=args.patience, max_train=args.max_train, resume=args.resume,
-            command=shlex.join(["notecheck", *args.argv]),
+            fit_rules=args.fit_rules, command=shlex.join(["notecheck", *args.argv]),
         )
     except ValueError as exc:
         print(f"notecheck train: error: {exc}", file=sys.stderr)

@@ -14,6 +14,7 @@ import json
 import math
 import random
 import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -145,7 +146,8 @@ def fit_encoder(args: Any, splits: Splits, log: Log = print) -> EncoderModel:
     eval_every = getattr(args, "eval_every", None) or steps_per_epoch
     step = 0
     started = time.perf_counter()
-    bar = tqdm(total=total_steps, initial=state["step"], unit="step", desc="fine-tuning", dynamic_ncols=True)
+    bar = tqdm(total=total_steps, initial=state["step"], unit="step", desc="fine-tuning", dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 30.0)  # logs get a line every 30 s
     stop = False
     epoch = 0
     while step < total_steps and not stop:

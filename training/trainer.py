@@ -1,7 +1,8 @@
 """From labelled files to a versioned model folder with an evaluation.
 
 ``train(TrainArgs(...))``: load data -> split -> fit (lexical or encoder) -> calibrate (temperature
-on validation) -> tune per-label thresholds into the policy -> evaluate model / rules / combined on
+on validation) -> fit the rules' weights and tune per-label thresholds into the policy (validation)
+-> evaluate model / rules / combined on
 the held-out test split and the held-out real reviews -> write the folder (model files,
 ``policy.json``, ``meta.json``, ``metrics.json``, ``MODEL_CARD.md``).
 """
@@ -24,7 +25,13 @@ from classifier.signals import Lexicon
 from classifier.types import LABELS
 from training.data import Example, Splits, load_labelled, load_proxies, make_splits
 from training.evaluate import format_metrics
-from training.tuning import evaluate_three_ways, fit_temperature, texts_of, tune_thresholds
+from training.tuning import (
+    evaluate_three_ways,
+    fit_rule_weights,
+    fit_temperature,
+    texts_of,
+    tune_thresholds,
+)
 
 
 @dataclass
@@ -53,6 +60,8 @@ class TrainArgs:
     # lexical model
     ngram_max: int = 2
     C: float = 4.0
+    # rules layer
+    fit_rules: bool = True
     command: str = ""
 
     def __post_init__(self) -> None:
@@ -116,8 +125,11 @@ def train(args: TrainArgs, log: Any = print) -> Path:
     policy = base_policy
     if splits.val:
         val_proba = model.predict_proba([x.note for x in splits.val])
-        thresholds = tune_thresholds(val_proba, splits.val, base_policy, lexicon)
-        policy = base_policy.with_updates(thresholds=thresholds, version=f"{base_policy.version}+{args.name}")
+        if args.fit_rules:
+            policy = fit_rule_weights(val_proba, splits.val, policy, lexicon)
+            log(f"rule weights fitted on validation: model_weight {policy.spec.model_weight}")
+        thresholds = tune_thresholds(val_proba, splits.val, policy, lexicon)
+        policy = policy.with_updates(thresholds=thresholds, version=f"{base_policy.version}+{args.name}")
     report = evaluate(model, policy, lexicon, splits)
     for split in ("val", "test", "test_authored"):
         for mode in ("model", "rules", "combined"):

@@ -48,7 +48,7 @@ def _prepare(proba: FloatArray, examples: Sequence[Example], policy: Policy, lex
         model_scores = dict(zip(LABELS, (float(v) for v in row), strict=True))
         hits: list[RuleHit] = policy.evaluate(Facts(x.note, extract_signals(x.note, lexicon), model_scores))
         settle = next((h.rule.settle for h in hits if h.rule.settle), None)
-        out.append(_Prepared(combine(model_scores, hits), settle))
+        out.append(_Prepared(combine(model_scores, hits, policy.spec.model_weight), settle))
     return out
 
 
@@ -115,3 +115,58 @@ class _FixedProba:
 
 def texts_of(examples: Sequence[Example]) -> list[str]:
     return [model_text(x.note) for x in examples]
+
+
+def fit_rule_weights(
+    proba: FloatArray, examples: Sequence[Example], policy: Policy, lexicon: Lexicon, strength: float = 1.0
+) -> Policy:
+    """Refit ``model_weight`` and every rule's ``add`` deltas on labelled (validation) examples by
+    penalised maximum likelihood of the combined scores, shrunk toward the policy's own values
+    (``strength`` is the L2 pull), so a rule that rarely fires keeps the weight its author gave it.
+    Rules that settle a label keep their deltas; conditions, settles and decisions never change."""
+    from scipy.optimize import minimize
+
+    fitted = [i for i, r in enumerate(policy.rules) if r.add and r.settle is None]
+    if not fitted or not examples:
+        return policy
+    logp = np.log(np.clip(proba, 1e-9, 1.0))
+    fired = np.zeros((len(examples), len(fitted)))
+    fixed = np.zeros((len(examples), len(LABELS)))
+    for n, (x, row) in enumerate(zip(examples, proba, strict=True)):
+        scores = dict(zip(LABELS, (float(v) for v in row), strict=True))
+        hit_ids = {h.rule.id for h in policy.evaluate(Facts(x.note, extract_signals(x.note, lexicon), scores))}
+        for k, i in enumerate(fitted):
+            fired[n, k] = policy.rules[i].id in hit_ids
+        for rule in policy.rules:
+            if rule.settle is not None and rule.id in hit_ids:
+                fixed[n] += [rule.add.get(lab, 0.0) for lab in LABELS]
+    y = np.array([LABELS.index(x.label) for x in examples])
+    prior = np.array([[policy.rules[i].add.get(lab, 0.0) for lab in LABELS] for i in fitted])
+    w0 = policy.spec.model_weight
+
+    def loss(theta: FloatArray) -> tuple[float, FloatArray]:
+        w, deltas = theta[0], theta[1:].reshape(len(fitted), len(LABELS))
+        z = w * logp + fired @ deltas + fixed
+        p = softmax(z)
+        nll = -np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).sum()
+        diff = deltas - prior
+        penalty = 0.5 * strength * float((diff**2).sum() + (w - w0) ** 2)
+        grad_z = p.copy()
+        grad_z[np.arange(len(y)), y] -= 1.0
+        grad_w = float((grad_z * logp).sum()) + strength * (w - w0)
+        grad_d = fired.T @ grad_z + strength * diff
+        return float(nll) + penalty, np.concatenate([[grad_w], grad_d.ravel()])
+
+    theta0 = np.concatenate([[w0], prior.ravel()])
+    result = minimize(loss, theta0, jac=True, method="L-BFGS-B",
+                      bounds=[(0.05, 10.0)] + [(None, None)] * prior.size)
+    w, deltas = float(result.x[0]), result.x[1:].reshape(len(fitted), len(LABELS))
+    data = policy.to_dict()
+    for k, i in enumerate(fitted):
+        centred = deltas[k] - deltas[k].mean()  # softmax is invariant to a common shift
+        data["rules"][i]["add"] = {lab: round(float(v), 4) for lab, v in zip(LABELS, centred, strict=True)
+                                   if abs(v) >= 1e-4}
+        if not data["rules"][i]["add"] and not data["rules"][i].get("decision"):
+            data["rules"][i]["add"] = {LABELS[0]: 0.0}
+    data["model_weight"] = round(w, 4)
+    return Policy.from_dict(data, policy.source)
