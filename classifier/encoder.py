@@ -93,7 +93,7 @@ class EncoderModel:
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids with special tokens, long texts cut to head + tail."""
         tok = self.tokenizer
-        raw = tok([self.text_prefix + t for t in texts], add_special_tokens=False)["input_ids"]
+        raw = tok([self.text_prefix + t for t in texts], add_special_tokens=False, verbose=False)["input_ids"]
         budget = self.max_length - 2
         return [
             [tok.cls_token_id, *head_tail(list(ids), budget, self.head_fraction), tok.sep_token_id]

@@ -2,7 +2,7 @@
 
 Every model folder holds ``notecheck.json``::
 
-    {"kind": "encoder" | "lexical", "name": "...", "version": "...", "labels": [...], ...}
+    {"kind": "encoder" | "lexical" | "ensemble", "name": "...", "version": "...", "labels": [...], ...}
 
 plus the kind's own files (see ``classifier.encoder`` and ``classifier.baseline``), and usually
 ``policy.json`` (the policy tuned with this model), ``meta.json``, ``metrics.json`` and
@@ -25,7 +25,7 @@ from classifier.errors import ModelError
 from classifier.types import LABELS, Note
 
 MODEL_FILE = "notecheck.json"
-KINDS = ("encoder", "lexical")
+KINDS = ("encoder", "lexical", "ensemble")
 
 
 @runtime_checkable
@@ -107,6 +107,10 @@ def load_model(path: Path | str) -> Classifier:
         from classifier.baseline import LexicalModel
 
         return LexicalModel.load(path)
+    if cfg["kind"] == "ensemble":
+        from classifier.ensemble import EnsembleModel
+
+        return EnsembleModel.load(path)
     from classifier.encoder import EncoderModel
 
     return EncoderModel.load(path)

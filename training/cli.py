@@ -15,7 +15,8 @@ def add_training_commands(sub: Any) -> None:
     p.add_argument("--data", type=Path, nargs="+", required=True,
                    help="labelled JSONL/CSV/Parquet files (a 'label' column; CHASM 0/1 accepted)")
     p.add_argument("--out", type=Path, required=True, help="model folder to write, e.g. models/mine")
-    p.add_argument("--kind", choices=["encoder", "lexical"], default="encoder")
+    p.add_argument("--kind", choices=["ensemble", "encoder", "lexical"], default="ensemble",
+                   help="ensemble (default): the encoder and the lexical model blended; or either alone")
     p.add_argument("--base", help="encoder base: a local transformers folder or a hub id "
                                   "(default: the offline multilingual-e5-small built at set-up)")
     p.add_argument("--proxies", type=Path, help="proxy corpora folder (e.g. ../shared/data/corpora)")

@@ -13,7 +13,7 @@ import hashlib
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -40,7 +40,7 @@ class TrainArgs:
 
     data: list[Path]
     out: Path
-    kind: Literal["encoder", "lexical"] = "encoder"
+    kind: Literal["ensemble", "encoder", "lexical"] = "ensemble"
     proxies: Path | None = None
     test_writers: list[str] = field(default_factory=list)
     base: str | None = None
@@ -72,8 +72,8 @@ class TrainArgs:
         missing = [str(p) for p in self.data if not p.is_file()]
         if missing:
             raise ValueError(f"--data: file(s) not found: {missing}")
-        if self.kind not in ("encoder", "lexical"):
-            raise ValueError(f"--kind must be 'encoder' or 'lexical', got {self.kind!r}")
+        if self.kind not in ("ensemble", "encoder", "lexical"):
+            raise ValueError(f"--kind must be 'ensemble', 'encoder' or 'lexical', got {self.kind!r}")
         if self.proxies is not None and not Path(self.proxies).is_dir():
             raise ValueError(f"--proxies {self.proxies}: not a folder (expected ../shared/data/corpora)")
         if self.epochs <= 0 or self.lr <= 0 or self.batch_size < 1 or self.max_length < 16:
@@ -106,10 +106,17 @@ def fit_model(args: TrainArgs, splits: Splits, log: Any = print) -> Any:
 
         model = LexicalModel(ngram_max=args.ngram_max, C=args.C, name=args.name, model_version=args.version)
         model.fit(texts_of(splits.train), [x.text_label for x in splits.train])
-    else:
+    elif args.kind == "encoder":
         from training.finetune import fit_encoder
 
         model = fit_encoder(args, splits, log=log)
+    else:
+        from classifier.ensemble import EnsembleModel
+
+        members = [fit_model(replace(args, kind=kind, name=f"{args.name}-{kind}", out=args.out / kind), splits, log)
+                   for kind in ("encoder", "lexical")]
+        model = EnsembleModel(members, [0.5, 0.5], names=["encoder", "lexical"], name=args.name,
+                              model_version=args.version)
     if splits.val:
         model.temperature_ = fit_temperature(model.logits(texts_of(splits.val)), [x.text_label for x in splits.val])
     return model
@@ -132,7 +139,7 @@ def train(args: TrainArgs, log: Any = print) -> Path:
         policy = policy.with_updates(thresholds=thresholds, version=f"{base_policy.version}+{args.name}")
     report = evaluate(model, policy, lexicon, splits)
     for split in ("val", "test", "test_authored"):
-        for mode in ("model", "rules", "combined"):
+        for mode in ("model:encoder", "model:lexical", "model", "rules", "combined"):
             if split in report and mode in report[split]:
                 log(format_metrics(f"{split} / {mode}", report[split][mode]))
     if "heldout_reviews" in report:
@@ -148,6 +155,8 @@ def evaluate(model: Any, policy: Policy, lexicon: Lexicon, splits: Splits) -> di
     for name, xs in (("val", splits.val), ("test", splits.test), ("test_authored", authored)):
         if xs:
             report[name] = evaluate_three_ways(model, policy, lexicon, xs)
+            for member_name, member in zip(getattr(model, "names", []), getattr(model, "members", []), strict=True):
+                report[name][f"model:{member_name}"] = evaluate_three_ways(member, policy, lexicon, xs)["model"]
     if splits.heldout_reviews:
         combined = evaluate_three_ways(model, policy, lexicon, splits.heldout_reviews)["combined"]
         report["heldout_reviews"] = {"n": combined["n"], "flagged_undisclosed_rate": combined["flagged_undisclosed_rate"],
@@ -161,12 +170,7 @@ def save_folder(args: TrainArgs, model: Any, policy: Policy, splits: Splits, rep
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    if args.kind == "lexical":
-        model.save(out)
-    else:
-        from training.finetune import save_encoder
-
-        save_encoder(model, out, args)
+    save_model(model, out, args)
     policy.save(out / "policy.json")
     meta = {
         "name": args.name,
@@ -187,6 +191,20 @@ def save_folder(args: TrainArgs, model: Any, policy: Policy, splits: Splits, rep
     (out / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), "utf-8")
     (out / "metrics.json").write_text(json.dumps(_jsonable(report), ensure_ascii=False, indent=2), "utf-8")
     write_card(out, meta, report)
+
+
+def save_model(model: Any, out: Path, args: TrainArgs) -> None:
+    """Write the model files of any kind (an ensemble writes each member into its subfolder)."""
+    if args.kind == "lexical":
+        model.save(out)
+    elif args.kind == "encoder":
+        from training.finetune import save_encoder
+
+        save_encoder(model, out, args)
+    else:
+        for name, member in zip(model.names, model.members, strict=True):
+            save_model(member, out / name, replace(args, kind=name))
+        model.write_config(out)
 
 
 def _library_versions() -> dict[str, str]:

@@ -76,7 +76,9 @@ def tune_thresholds(
 def evaluate_three_ways(
     model: Any, policy: Policy, lexicon: Lexicon, examples: Sequence[Example], proba: FloatArray | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Metrics of the model alone (argmax), the rules alone (uniform prior) and the combined pipeline."""
+    """Metrics of the model alone (argmax), the rules alone (a uniform prior in place of the model,
+    neutral 0.5 thresholds: the tuned ones fit the model's scores, not a flat prior) and the
+    combined pipeline."""
     notes = [x.note for x in examples]
     truth = [x.label for x in examples]
     if proba is None:
@@ -84,7 +86,8 @@ def evaluate_three_ways(
     model_pred = [LABELS[i] for i in proba.argmax(axis=1)] if len(notes) else []
     out = {"model": metrics(Scored(truth, model_pred, proba))}
     for name, pipe in (
-        ("rules", Pipeline(PriorModel(), policy, lexicon)),
+        ("rules", Pipeline(PriorModel(), policy.with_updates(
+            thresholds={"undisclosed_ad": 0.5, "declared": 0.5}, model_weight=1.0), lexicon)),
         ("combined", _FixedProba(model, proba, notes).pipeline(policy, lexicon)),
     ):
         verdicts = pipe.score_batch(notes) if notes else []

@@ -103,3 +103,19 @@ def test_eval_cli_prints_metrics_and_writes_report(toy_file: Path, lexical_dir: 
     page = report.read_text("utf-8")
     assert page.count("<svg") >= 3 and "Worst errors" in page
     assert set(json.loads(as_json.read_text("utf-8"))) == {"model", "rules", "combined"}
+
+
+@pytest.mark.slow
+def test_training_ensemble_writes_members_and_reports_each(toy_file: Path, tiny_encoder_dir: Path,
+                                                            tmp_path: Path) -> None:
+    from classifier.ensemble import EnsembleModel
+    from training.trainer import train
+
+    args = _encoder_args(toy_file, tiny_encoder_dir, tmp_path / "ens", version="t1", epochs=3)
+    args.kind = "ensemble"
+    out = train(args, log=lambda m: None)
+    model = load_model(out)
+    assert isinstance(model, EnsembleModel) and model.names == ["encoder", "lexical"]
+    assert (out / "encoder" / "model.safetensors").is_file() and (out / "lexical" / "vocab.json").is_file()
+    metrics = json.loads((out / "metrics.json").read_text("utf-8"))
+    assert {"model", "model:encoder", "model:lexical", "rules", "combined"} <= set(metrics["test"])

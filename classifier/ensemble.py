@@ -1,0 +1,97 @@
+"""An ensemble of calibrated models: a weighted geometric blend of their probabilities.
+
+The shipped model blends the fine-tuned encoder with the lexical model (the blend generalised
+better to an unseen writer's notes on validation than either alone). A folder of kind
+``ensemble`` holds each member in its own subfolder and lists them in ``notecheck.json``::
+
+    {"kind": "ensemble", "members": [{"path": "encoder", "weight": 0.5},
+                                     {"path": "lexical", "weight": 0.5}], "temperature": 1.0, ...}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from classifier.errors import ModelError
+from classifier.model import MODEL_FILE, load_model, model_text, read_model_config, softmax
+from classifier.types import LABELS, Note
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class EnsembleModel:
+    """``predict_proba`` = softmax(sum_i w_i * log p_i / temperature) over member models."""
+
+    classes_ = LABELS
+
+    def __init__(self, members: Sequence[Any], weights: Sequence[float], *, names: Sequence[str],
+                 name: str = "ensemble", model_version: str = "0") -> None:
+        if len(members) != len(weights) or len(members) != len(names) or not members:
+            raise ValueError("an ensemble needs as many weights and names as members, and at least one")
+        self.members = list(members)
+        self.weights = [float(w) for w in weights]
+        self.names = list(names)
+        self.name = name
+        self.model_version = model_version
+        self.temperature_ = 1.0
+
+    @property
+    def version(self) -> str:
+        return f"{self.name}@{self.model_version}"
+
+    def member(self, name: str) -> Any:
+        return self.members[self.names.index(name)]
+
+    def logits(self, texts: Sequence[str]) -> FloatArray:
+        z = np.zeros((len(texts), len(LABELS)))
+        for model, weight in zip(self.members, self.weights, strict=True):
+            z += weight * np.log(np.clip(model.predict_proba_texts(texts), 1e-9, 1.0))
+        return z
+
+    def predict_proba_texts(self, texts: Sequence[str]) -> FloatArray:
+        if not texts:
+            return np.zeros((0, len(LABELS)))
+        return softmax(self.logits(texts) / self.temperature_)
+
+    def predict_proba(self, notes: Sequence[Note]) -> FloatArray:
+        return self.predict_proba_texts([model_text(n) for n in notes])
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "kind": "ensemble", "name": self.name, "version": self.model_version, "labels": list(LABELS),
+            "members": [{"path": n, "weight": w} for n, w in zip(self.names, self.weights, strict=True)],
+            "temperature": self.temperature_,
+        }
+
+    def write_config(self, path: Path) -> None:
+        (Path(path) / MODEL_FILE).write_text(json.dumps(self.config(), ensure_ascii=False, indent=2), "utf-8")
+
+    @classmethod
+    def load(cls, path: Path | str) -> EnsembleModel:
+        path = Path(path)
+        cfg = read_model_config(path)
+        if cfg["kind"] != "ensemble":
+            raise ModelError(f"{path} holds a {cfg['kind']!r} model, not an ensemble")
+        specs = cfg.get("members")
+        if not isinstance(specs, list) or not specs:
+            raise ModelError(f"{path}/{MODEL_FILE}: 'members' must be a non-empty list of {{path, weight}}")
+        members, weights, names = [], [], []
+        for spec in specs:
+            sub = str(spec.get("path", ""))
+            if not sub or Path(sub).is_absolute() or ".." in Path(sub).parts:
+                raise ModelError(f"{path}/{MODEL_FILE}: member path {sub!r} must be a subfolder name")
+            member = load_model(path / sub)
+            if not hasattr(member, "predict_proba_texts"):
+                raise ModelError(f"{path / sub}: a {type(member).__name__} cannot be an ensemble member")
+            members.append(member)
+            weights.append(float(spec.get("weight", 1.0)))
+            names.append(sub)
+        model = cls(members, weights, names=names, name=cfg["name"], model_version=cfg["version"])
+        model.temperature_ = float(cfg.get("temperature", 1.0))
+        return model
