@@ -94,6 +94,9 @@ def write_card(out: Path, meta: dict[str, Any], report: dict[str, Any]) -> None:
         h = report["heldout_reviews"]
         rate = 100 * h["flagged_undisclosed_rate"]
         lines += ["", f"Held-out real hotel reviews (n={h['n']}): flagged `undisclosed_ad` {rate:.2f}%."]
+    if meta.get("reevaluated"):
+        lines += ["", f"Metrics recomputed on {meta['reevaluated']} on the splits rebuilt from the current "
+                      "data files (`notecheck reevaluate`); the model and policy were not retrained."]
     lines += ["", "## Known limits", LIMITS,
               "## Reproduce", "```", meta.get("command", "see README.md"), "```", ""]
     (out / "MODEL_CARD.md").write_text("\n".join(lines), "utf-8")

@@ -45,6 +45,11 @@ def add_training_commands(sub: Any) -> None:
     p.add_argument("--json", type=Path, help="write the metrics as JSON here")
     p.set_defaults(run=_run_eval)
 
+    p = sub.add_parser("reevaluate", help="recompute a model folder's metrics and card on its recorded "
+                                          "splits, from the current data files")
+    p.add_argument("model", type=Path)
+    p.set_defaults(run=_run_reevaluate)
+
 
 def _run_train(args: argparse.Namespace) -> int:
     from training.trainer import TrainArgs, train
@@ -62,6 +67,13 @@ def _run_train(args: argparse.Namespace) -> int:
         print(f"notecheck train: error: {exc}", file=sys.stderr)
         return 2
     train(targs, log=lambda msg: print(msg, file=sys.stderr))
+    return 0
+
+
+def _run_reevaluate(args: argparse.Namespace) -> int:
+    from training.trainer import reevaluate
+
+    reevaluate(args.model, log=print)
     return 0
 
 

@@ -164,6 +164,35 @@ def evaluate(model: Any, policy: Policy, lexicon: Lexicon, splits: Splits) -> di
     return report
 
 
+def reevaluate(model_dir: Path, log: Any = print) -> dict[str, Any]:
+    """Rebuild the splits recorded in ``meta.json`` from the current data files (e.g. after more
+    test notes were labelled) and rewrite ``metrics.json`` and ``MODEL_CARD.md``. The model, its
+    policy and its training are untouched; the data hashes in ``meta.json`` are updated and the
+    card says the metrics were recomputed."""
+    from classifier.pipeline import Pipeline
+    from training.card import write_card
+
+    model_dir = Path(model_dir)
+    meta = json.loads((model_dir / "meta.json").read_text("utf-8"))
+    a = meta["args"]
+    args = TrainArgs(data=[Path(p) for p in a["data"]], out=model_dir, kind=a["kind"],
+                     proxies=Path(a["proxies"]) if a.get("proxies") else None,
+                     test_writers=a.get("test_writers", []), seed=a.get("seed", 13))
+    splits = assemble(args)
+    pipeline = Pipeline.load(model_dir)
+    report = evaluate(pipeline.model, pipeline.policy, pipeline.lexicon, splits)
+    meta["data"] = [{"path": str(p), "sha256": file_sha256(p)} for p in args.data]
+    meta["splits"] = splits.describe()
+    meta["reevaluated"] = datetime.now(UTC).isoformat(timespec="seconds")
+    (model_dir / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), "utf-8")
+    (model_dir / "metrics.json").write_text(json.dumps(_jsonable(report), ensure_ascii=False, indent=2), "utf-8")
+    write_card(model_dir, meta, report)
+    for split in ("test_authored", "test"):
+        if split in report:
+            log(format_metrics(f"{split} / combined", report[split]["combined"]))
+    return report
+
+
 def save_folder(args: TrainArgs, model: Any, policy: Policy, splits: Splits, report: dict[str, Any],
                 seconds: float) -> None:
     from training.card import write_card

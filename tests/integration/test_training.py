@@ -119,3 +119,20 @@ def test_training_ensemble_writes_members_and_reports_each(toy_file: Path, tiny_
     assert (out / "encoder" / "model.safetensors").is_file() and (out / "lexical" / "vocab.json").is_file()
     metrics = json.loads((out / "metrics.json").read_text("utf-8"))
     assert {"model", "model:encoder", "model:lexical", "rules", "combined"} <= set(metrics["test"])
+
+
+def test_training_reevaluate_rewrites_metrics_for_new_test_notes(toy_file: Path, tmp_path: Path) -> None:
+    import shutil
+
+    data = tmp_path / "data.jsonl"
+    shutil.copy(toy_file, data)
+    out = tmp_path / "lex"
+    assert main(["train", "--kind", "lexical", "--data", str(data), "--out", str(out), "--test-writers", "w2"]) == 0
+    before = json.loads((out / "metrics.json").read_text("utf-8"))["test"]["combined"]["n"]
+    with data.open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"id": "new-1", "text": "新来的测试笔记，加薇信领券", "label": "undisclosed_ad",
+                            "writer": "w2"}, ensure_ascii=False) + "\n")
+    assert main(["reevaluate", str(out)]) == 0
+    after = json.loads((out / "metrics.json").read_text("utf-8"))["test"]["combined"]["n"]
+    assert after == before + 1
+    assert "recomputed" in (out / "MODEL_CARD.md").read_text("utf-8")
