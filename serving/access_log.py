@@ -44,11 +44,12 @@ def log_access(payload: dict[str, Any]) -> None:
 
 
 def configure_logging(level: str = "info") -> None:
-    """JSON lines on stderr for the ``notecheck`` loggers (called by ``notecheck serve``, never
-    at import)."""
+    """JSON lines on stderr for the ``notecheck`` and ``uvicorn`` loggers (called by
+    ``notecheck serve``, never at import)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("notecheck")
-    root.handlers = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    for name in ("notecheck", "uvicorn"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(level.upper())
+        logger.propagate = False

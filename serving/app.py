@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
+from classifier.errors import NotecheckError
 from serving.http_errors import install_error_handlers
 from serving.middleware import BodyGuard, RequestContext
 from serving.routes import ROUTERS
 from serving.service import ModerationService, PipelineFactory, default_pipeline_factory
 from serving.settings import Settings, get_settings
 
-__all__ = ["add_serve_command", "create_app", "serve"]
+__all__ = ["add_serve_command", "create_app", "main", "serve"]
 
 log = logging.getLogger("notecheck.serving")
 
@@ -72,11 +75,26 @@ def create_app(settings: Settings | None = None, *,
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext, metrics=service.metrics,
                        log_note_text=settings.log_note_text,
                        known_paths=lambda: _route_paths(app))
     return app
+
+
+def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    """The spec, built once; without configured keys it declares no security (the truth)."""
+    if app.openapi_schema is None:
+        spec = get_openapi(title=app.title, version=app.version, description=app.description,
+                           routes=app.routes)
+        if not settings.auth_enabled:
+            spec.get("components", {}).pop("securitySchemes", None)
+            for operations in spec.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.pop("security", None)
+        app.openapi_schema = spec
+    return app.openapi_schema
 
 
 def _route_paths(app: FastAPI) -> frozenset[str]:
@@ -145,3 +163,20 @@ def serve(args: argparse.Namespace) -> int:
     )
     uvicorn.Server(config).run()
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m serving.app serve ...``: the same command without the rest of the CLI."""
+    parser = argparse.ArgumentParser(prog="python -m serving.app")
+    add_serve_command(parser.add_subparsers(title="commands", required=True))
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except NotecheckError as exc:
+        print(f"notecheck serve: error: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,5 +1,6 @@
 """FastAPI dependencies as ``Annotated`` aliases: the service, the settings, the request context
-and the API-key checks.
+and the API-key checks. All are ``async def`` although none awaits: FastAPI runs a plain ``def``
+dependency in its thread pool, a hop per dependency per request.
 
 Keys: when ``NOTECHECK_API_KEYS`` or ``NOTECHECK_ADMIN_KEYS`` is set, every route but
 ``/healthz`` and ``/readyz`` needs a key, sent as ``X-API-Key: KEY`` or
@@ -30,13 +31,14 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
 _bearer = HTTPBearer(auto_error=False, description="The same key as a Bearer token.")
 
 
-def get_service(request: Request) -> ModerationService:
+async def get_service(request: Request) -> ModerationService:
     service: ModerationService = request.app.state.service
     return service
 
 
-def get_app_settings(request: Request) -> Settings:
-    return get_service(request).settings
+async def get_app_settings(request: Request) -> Settings:
+    service: ModerationService = request.app.state.service
+    return service.settings
 
 
 Service = Annotated[ModerationService, Depends(get_service)]
@@ -70,7 +72,7 @@ class Context:
             self.state["notes"] = [{"id": n.id, "title": n.title, "text": n.text} for n in notes]
 
 
-def get_context(request: Request) -> Context:
+async def get_context(request: Request) -> Context:
     state: dict[str, Any] = request.scope.setdefault("state", {})
     return Context(state)
 
@@ -78,7 +80,7 @@ def get_context(request: Request) -> Context:
 RequestContextDep = Annotated[Context, Depends(get_context)]
 
 
-def _presented_key(
+async def _presented_key(
     api_key: Annotated[str | None, Security(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> str | None:
@@ -95,7 +97,7 @@ def _matches(key: str, keys: Iterable[str]) -> bool:
     return found
 
 
-def require_api_key(settings: SettingsDep,
+async def require_api_key(settings: SettingsDep,
                     key: Annotated[str | None, Depends(_presented_key)]) -> None:
     if not settings.auth_enabled:
         return
@@ -109,11 +111,11 @@ def require_api_key(settings: SettingsDep,
                        headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_admin_key(settings: SettingsDep,
+async def require_admin_key(settings: SettingsDep,
                       key: Annotated[str | None, Depends(_presented_key)]) -> None:
     if not settings.auth_enabled:
         return
-    require_api_key(settings, key)
+    await require_api_key(settings, key)
     if not settings.admin_keys:
         raise ApiError(403, "forbidden", "policy reload needs an admin key and none is "
                        "configured; set NOTECHECK_ADMIN_KEYS", field="X-API-Key")

@@ -26,6 +26,7 @@ deadline_exceeded      504     no verdict within ``request_timeout_s``
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ __all__ = ["ERROR_RESPONSES", "ApiError", "error_response", "install_error_handl
 
 log = logging.getLogger("notecheck.serving")
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STATUS_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                   405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media",
                   422: "invalid_input", 429: "queue_full", 503: "not_ready"}
@@ -77,10 +79,13 @@ def error_response(status: int, error: str, detail: str, *, field: str | None = 
 
 
 def _field_of(loc: Sequence[int | str]) -> str:
-    """``("body", "notes", 3, "text")`` -> ``notes[3].text``; the body itself -> ``body``."""
+    """``("body", "notes", 3, "text")`` -> ``notes[3].text``; the body itself -> ``body``.
+    Union-member tags (``constrained-float``, ``function-after[...]``) are not fields: dropped."""
     parts = list(loc[1:]) if loc and loc[0] == "body" else list(loc)
     out = ""
     for p in parts:
+        if isinstance(p, str) and not _IDENTIFIER.fullmatch(p):
+            continue
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out or "body"
 

@@ -53,6 +53,8 @@ RequestId = Annotated[str, Field(pattern=REQUEST_ID_PATTERN,
                                  description="Your id for this request, echoed back (else the "
                                  "X-Request-ID header, else a generated one).")]
 Count = Annotated[StrictInt, Field(ge=0)]
+Price = (Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+         | Annotated[Text, Field(max_length=32, description='A price as written: "¥99", "99元".')])
 
 
 class _In(BaseModel):
@@ -64,7 +66,7 @@ class ProductTagIn(_In):
 
     name: Name
     store: Name | None = None
-    price: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    price: Price | None = None
 
 
 class AuthorIn(_In):

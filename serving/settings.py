@@ -22,6 +22,11 @@ NOTECHECK_API_KEYS             (none)     comma list; when set, every route but 
 NOTECHECK_ADMIN_KEYS           (none)     comma list; keys allowed to reload the policy
 NOTECHECK_LOG_NOTE_TEXT        false      put note ids and texts into the access log
 NOTECHECK_SHUTDOWN_GRACE_S     30         how long shutdown waits for queued work
+NOTECHECK_FEEDBACK_PATH        feedback.  the file the reviewer console appends corrections to
+  (or NOTECHECK_FEEDBACK)      jsonl      (JSONL, relative to the working directory; a labelled
+                                          file that ``notecheck train --data`` reads)
+NOTECHECK_MAX_UPLOAD_BYTES     4194304    largest dump the console uploads; beyond it: 413 (keep it
+                                          below NOTECHECK_MAX_BODY_BYTES: the dump travels in JSON)
 =============================  =========  ==========================================================
 """
 
@@ -42,6 +47,8 @@ __all__ = ["ENV_PREFIX", "Settings", "get_settings"]
 ENV_PREFIX = "NOTECHECK_"
 MAX_NOTES_PER_BATCH = 100
 """The most notes one ``POST /v1/moderate/batch`` request may carry (fixed by the API contract)."""
+_ENV_ALIASES = {"feedback_path": ENV_PREFIX + "FEEDBACK"}
+"""Shorter variable names also accepted (the long form wins when both are set)."""
 
 
 class Settings(BaseModel):
@@ -65,6 +72,8 @@ class Settings(BaseModel):
     log_note_text: bool = False
     shutdown_grace_s: float = Field(default=30.0, ge=0.0)
     warmup: bool = True
+    feedback_path: Path = Path("feedback.jsonl")
+    max_upload_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
 
     @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod
@@ -87,7 +96,7 @@ class Settings(BaseModel):
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for name in cls.model_fields:
-            raw = env.get(ENV_PREFIX + name.upper())
+            raw = env.get(ENV_PREFIX + name.upper(), env.get(_ENV_ALIASES.get(name, "")))
             if raw is not None and raw.strip() != "":
                 values[name] = raw.strip()
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -1,10 +1,11 @@
-"""One router per resource: health, moderation, model, policy, metrics, docs."""
+"""One router per resource: health, moderation, model, policy, metrics, docs, and the reviewer
+console (the page, and its explain/upload/feedback API)."""
 
 from __future__ import annotations
 
-from serving.routes import docs, health, metrics, model, moderate, policy
+from serving.routes import console, docs, feedback, health, metrics, model, moderate, policy
 
 __all__ = ["ROUTERS"]
 
 ROUTERS = (health.router, moderate.router, model.router, policy.router, metrics.router,
-           docs.router)
+           docs.router, console.router, feedback.router)

@@ -233,3 +233,13 @@ def test_api_failed_load_reports_reason(tmp_path: Path) -> None:
         assert ready["status"] == "failed" and "does not exist" in ready["detail"]
         assert c.get("/healthz").status_code == 200
         error(c.post("/v1/moderate", json=NOTE), 503, "not_ready")
+
+
+def test_api_access_log_with_note_text_when_enabled(lexical_dir: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    with serving(Settings(model=lexical_dir, log_note_text=True)) as c, \
+            caplog.at_level("INFO", logger="notecheck.access"):
+        c.post("/v1/moderate", json={**NOTE, "request_id": "with-text"})
+    payload = next(r.payload for r in caplog.records
+                   if getattr(r, "payload", {}).get("request_id") == "with-text")
+    assert payload["notes"] == [{"id": "n1", "title": "", "text": NOTE["text"]}]

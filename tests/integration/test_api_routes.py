@@ -93,6 +93,14 @@ def test_api_moderate_batch_keeps_order(client: TestClient) -> None:
     assert body["verdicts"][3]["label"] == "declared"  # the platform's sponsor flag settles it
 
 
+def test_api_canonical_example_notes_are_accepted(client: TestClient) -> None:
+    path = Path(__file__).resolve().parents[2] / "examples" / "notes_canonical.jsonl"
+    notes = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    r = client.post("/v1/moderate/batch", json={"notes": notes})
+    assert r.status_code == 200, r.text
+    assert [v["id"] for v in r.json()["verdicts"]] == [n["id"] for n in notes]
+
+
 def test_api_batch_of_100_is_accepted(client: TestClient) -> None:
     notes = [{"id": str(i), "text": f"第{i}条笔记，记录生活"} for i in range(100)]
     r = client.post("/v1/moderate/batch", json={"notes": notes})
@@ -138,7 +146,7 @@ def test_api_access_log_is_json_without_text(client: TestClient,
                                              caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="notecheck.access"):
         client.post("/v1/moderate/batch", json={"request_id": "log-1", "notes": [NOTE, NOTE]})
-    records = [getattr(r, "payload") for r in caplog.records if r.name == "notecheck.access"]
+    records = [r.payload for r in caplog.records if r.name == "notecheck.access"]
     line = next(p for p in records if p["request_id"] == "log-1")
     assert line["route"] == "/v1/moderate/batch" and line["status"] == 200
     assert line["n_notes"] == 2 and line["ms"] >= 0
@@ -158,6 +166,10 @@ def test_api_access_log_is_json_without_text(client: TestClient,
     ({"id": "x", "text": "正文", "author": {"account_type": "robot"}}, "author.account_type"),
     ({"id": "x", "text": "正文", "author": {"followers": -1}}, "author.followers"),
     ({"id": "x", "text": "正文", "product_tags": [{"name": ""}]}, "product_tags[0].name"),
+    ({"id": "x", "text": "正文", "product_tags": [{"name": "霜", "price": "贵"}]},
+     "product_tags[0].price"),                                 # checked by note_from_dict
+    ({"id": "x", "text": "正文", "product_tags": [{"name": "霜", "price": False}]},
+     "product_tags[0].price"),
     ({"id": "x", "text": "正文", "txt": "typo"}, "txt"),        # unknown field
     ({"id": "x", "text": "", "title": ""}, "text"),           # nothing to score
     ({"id": "x", "text": "长" * 501}, "text"),                 # over the (test) text limit

@@ -3,7 +3,11 @@ finishes the requests in flight, and schemathesis finds no 5xx against the serve
 
 from __future__ import annotations
 
+import os
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -21,16 +25,15 @@ from classifier.types import Note, Verdict
 from serving.app import create_app
 from serving.settings import Settings
 
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, settings  # noqa: E402  (installed with schemathesis)
-
 NOTE = {"id": "n1", "text": "周末去了家楼下新开的面馆，汤头很鲜"}
 
 
 @contextmanager
 def live_server(app: FastAPI) -> Iterator[tuple[str, uvicorn.Server, threading.Thread]]:
     """Serve ``app`` on 127.0.0.1 (an ephemeral port) until the block ends or the test stops it."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    # (the explicit protocol makes asyncio set TCP_NODELAY on accepted connections: without it
+    # every response waits ~40 ms for a delayed ACK)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False,
@@ -100,24 +103,27 @@ def test_api_graceful_shutdown_finishes_in_flight_requests(lexical_dir: Path) ->
 # ----------------------------------------------------------------------------- schemathesis
 
 
-@pytest.fixture(scope="module")
-def api_url(lexical_dir: Path) -> Iterator[str]:
-    app = create_app(Settings(model=lexical_dir, max_text_chars=2_000,
-                              max_body_bytes=256 * 1024))
+def test_api_schemathesis_against_served_spec(lexical_dir: Path, tmp_path: Path) -> None:
+    """The schemathesis CLI against the spec the server serves: examples, boundary values and
+    fuzzing, at most 30 cases per operation and phase. Every check runs except
+    ``positive_data_acceptance``: some schema-valid inputs are refused by design, with a 422
+    naming the field (a note with neither text nor title; policy documents are free-form objects
+    validated by the server)."""
+    cli = Path(sys.executable).with_name("schemathesis")
+    if not cli.exists():
+        pytest.skip("schemathesis is not installed in this environment (dev extra)")
+    app = create_app(Settings(model=lexical_dir, max_text_chars=2_000, max_body_bytes=256 * 1024))
     with live_server(app) as (url, _, _):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def api_schema(api_url: str) -> object:
-    return schemathesis.openapi.from_url(api_url + "/openapi.json")
-
-
-schema = schemathesis.pytest.from_fixture("api_schema")
-
-
-@schema.parametrize()
-@settings(max_examples=30, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
-def test_api_schemathesis_no_server_errors(case: object) -> None:
-    case.call_and_validate()  # type: ignore[attr-defined]
+        t0 = time.monotonic()
+        run = subprocess.run(
+            [str(cli), "run", url + "/openapi.json", "--max-examples", "30", "--seed", "1",
+             "--checks", "all", "--exclude-checks", "positive_data_acceptance",
+             "--request-timeout", "20", "--workers", "1", "--no-color"],
+            capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+            env={**os.environ, "NO_COLOR": "1"},  # cwd: its .schemathesis cache stays out of git
+        )
+        took = time.monotonic() - t0
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    cases = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
+    assert cases and cases[1] == cases[2] and int(cases[1]) > 100, run.stdout[-2000:]
+    assert took < 60, (took, run.stdout[-2000:])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from classifier.errors import InputError
 from serving.metrics import ApiMetrics, Counter, Histogram, Registry
@@ -41,7 +42,7 @@ def test_api_settings_invalid_variable_is_named(env: dict[str, str], field: str)
 
 def test_api_settings_are_frozen() -> None:
     s = Settings()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         s.port = 1  # type: ignore[misc]
 
 
