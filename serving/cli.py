@@ -70,10 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_run_check)
 
     from serving.app import add_serve_command
+    from serving.report import add_report_command
     from training.cli import add_training_commands
 
     add_training_commands(sub)
     add_serve_command(sub)
+    add_report_command(sub)
     return parser
 
 
