@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 BASE   := .cache/e5-small
 
-.PHONY: setup base demo test bench clean
+.PHONY: setup base browser demo test bench clean
 
 $(BIN)/notecheck: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,14 @@ $(BASE)/convert_meta.json: | $(BIN)/notecheck
 
 base: $(BASE)/convert_meta.json
 
+# Debian's headless Chromium for the browser tests (report rendering, reviewer console)
+browser:
+	bash scripts/ensure-chromium.sh >/dev/null
+
 demo: setup
 	$(BIN)/notecheck score examples/notes_crawler.jsonl -o out/demo.jsonl
 
-test: setup base
+test: setup base browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean:

@@ -90,9 +90,14 @@ def parse_label(value: Any, row: int, path: Path) -> str:
 
 
 def load_labelled(path: Path) -> list[Example]:
-    """Read a labelled file; invalid rows raise ``InputError`` naming the row (training data must be clean)."""
+    """Read a labelled file; invalid rows raise ``InputError`` naming the row (training data must be clean).
+
+    Rows with an ``at`` timestamp (the console's feedback file) are corrections: when a note id was
+    corrected more than once, the latest correction wins.
+    """
     path = Path(path)
-    out = []
+    out: list[Example | None] = []
+    latest: dict[str, tuple[str, int]] = {}
     for raw_row, rec in _raw_rows(path):
         d = dict(rec)
         if "description" in d and "text" not in d and "desc" not in d:  # CHASM
@@ -104,10 +109,17 @@ def load_labelled(path: Path) -> list[Example]:
             d["id"] = f"{path.stem}-{raw_row}"
         label = parse_label(d.get("label"), raw_row, path)
         note = note_from_dict(d, row=raw_row)
+        if d.get("at"):
+            previous = latest.get(note.id)
+            if previous is not None and previous[0] > str(d["at"]):
+                continue
+            if previous is not None:
+                out[previous[1]] = None
+            latest[note.id] = (str(d["at"]), len(out))
         out.append(Example(note, label, source=str(d.get("source") or f"file:{path.name}"),
                            group=str(d.get("vertical") or ""), writer=str(d.get("writer") or ""),
                            hard_case=d.get("hard_case")))
-    return out
+    return [x for x in out if x is not None]
 
 
 def _raw_rows(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:

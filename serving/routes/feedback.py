@@ -34,7 +34,7 @@ from serving.settings import MAX_NOTES_PER_BATCH, Settings
 
 __all__ = ["FeedbackIn", "FeedbackOut", "ReviewItem", "UploadIn", "UploadOut", "router"]
 
-router = APIRouter(tags=["console"], dependencies=[ApiKey])
+router = APIRouter(tags=["console"], dependencies=[ApiKey], include_in_schema=False)
 
 LabelName = Literal["sharing", "undisclosed_ad", "declared"]
 UPLOAD_FORMATS = ("jsonl", "json", "csv")

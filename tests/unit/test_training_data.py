@@ -84,3 +84,13 @@ def test_evaluate_calibration_and_pr_auc() -> None:
     assert ap == pytest.approx(1.0)
     _, _, ap = pr_curve(np.array([0.9, 0.8, 0.1]), np.array([False, True, True]))
     assert ap == pytest.approx((1 / 2 + 2 / 3) / 2)
+
+
+def test_training_data_latest_feedback_correction_wins(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "feedback.jsonl", [
+        {"id": "n1", "text": "加薇信", "label": "sharing", "at": "2026-11-01T10:00:00Z"},
+        {"id": "n2", "text": "好吃", "label": "sharing", "at": "2026-11-01T10:00:00Z"},
+        {"id": "n1", "text": "加薇信", "label": "undisclosed_ad", "at": "2026-11-02T10:00:00Z"},
+    ])
+    xs = load_labelled(path)
+    assert [(x.note.id, x.label) for x in xs] == [("n2", "sharing"), ("n1", "undisclosed_ad")]
