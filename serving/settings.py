@@ -18,13 +18,14 @@ NOTECHECK_REQUEST_TIMEOUT_S    10         per-request deadline; beyond it: 504
 NOTECHECK_MAX_TEXT_CHARS       20000      longest title or text of one note; beyond it: 422
 NOTECHECK_MAX_BODY_BYTES       8388608    largest request body; beyond it: 413
 NOTECHECK_API_KEYS             (none)     comma list; when set, every route but /healthz, /readyz
-                                          needs one (``X-API-Key`` or ``Authorization: Bearer``)
+                                          and the console page (``/``, ``/static/*``, which hold no
+                                          data) needs one (``X-API-Key`` or ``Authorization: Bearer``)
 NOTECHECK_ADMIN_KEYS           (none)     comma list; keys allowed to reload the policy
 NOTECHECK_LOG_NOTE_TEXT        false      put note ids and texts into the access log
 NOTECHECK_SHUTDOWN_GRACE_S     30         how long shutdown waits for queued work
-NOTECHECK_FEEDBACK_PATH        feedback.  the file the reviewer console appends corrections to
-  (or NOTECHECK_FEEDBACK)      jsonl      (JSONL, relative to the working directory; a labelled
-                                          file that ``notecheck train --data`` reads)
+NOTECHECK_FEEDBACK_PATH        (below)    where the reviewer console appends corrections (JSONL that
+  or NOTECHECK_FEEDBACK                   ``notecheck train --data`` reads); ``feedback.jsonl`` in
+                                          the working directory by default
 NOTECHECK_MAX_UPLOAD_BYTES     4194304    largest dump the console uploads; beyond it: 413 (keep it
                                           below NOTECHECK_MAX_BODY_BYTES: the dump travels in JSON)
 =============================  =========  ==========================================================
