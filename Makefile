@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 BASE   := .cache/e5-small
 
-.PHONY: setup base browser demo test bench clean
+.PHONY: setup base browser demo test model bench clean
 
 $(BIN)/notecheck: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,11 @@ test: setup base browser
 
 clean:
 	rm -rf out .pytest_cache
+
+# Rebuild the shipped model (about 40 minutes on 2 cores; needs ../shared/data beside the repo)
+model: setup base
+	$(BIN)/notecheck train --kind ensemble --layers 6 --max-length 256 --epochs 4 --no-fit-rules \
+	    --data training/data/seed_w1.jsonl training/data/seed_w2.jsonl training/data/seed_w3.jsonl \
+	           training/data/seed_w4.jsonl training/data/seed_w5.jsonl \
+	    --proxies ../shared/data/corpora --test-writers w5 \
+	    --out models/notecheck-base --name notecheck-base --version 2026.11.23

@@ -82,6 +82,9 @@ class EncoderModel:
             raise ModelError(f"{path}/config.json: id2label is {id2label}; expected {dict(enumerate(LABELS))}")
         if threads is not None:
             torch.set_num_threads(threads)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path))
             model = AutoModelForSequenceClassification.from_pretrained(str(path), dtype=torch.float32)

@@ -97,6 +97,8 @@ def write_card(out: Path, meta: dict[str, Any], report: dict[str, Any]) -> None:
     if meta.get("reevaluated"):
         lines += ["", f"Metrics recomputed on {meta['reevaluated']} on the splits rebuilt from the current "
                       "data files (`notecheck reevaluate`); the model and policy were not retrained."]
+    if meta.get("selection_note"):
+        lines += ["", "## How this configuration was chosen", meta["selection_note"]]
     lines += ["", "## Known limits", LIMITS,
               "## Reproduce", "```", meta.get("command", "see README.md"), "```", ""]
     (out / "MODEL_CARD.md").write_text("\n".join(lines), "utf-8")
