@@ -11,7 +11,7 @@ BASE   := .cache/e5-small
 $(BIN)/notecheck: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[base,dev]'
+	$(BIN)/pip install --quiet -e '.[base,dev,ray]'
 	touch $@
 
 setup: $(BIN)/notecheck

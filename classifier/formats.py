@@ -36,11 +36,15 @@ from classifier.types import Note
 __all__ = [
     "FORMATS",
     "Record",
-        "RowError",
+    "RowError",
     "count_records",
     "detect_format",
-        "read_records",
+    "iter_jsonl_lines",
+    "oversized_record",
+    "parse_jsonl_line",
+    "read_records",
     "record_byte_limit",
+    "record_from_mapping",
 ]
 
 FORMATS: tuple[str, ...] = ("jsonl", "json", "csv", "parquet")
@@ -184,7 +188,8 @@ def _error(row: int, field: str | None, reason: str, raw: Any) -> Record:
     return Record(row, None, RowError(row, field, reason, raw))
 
 
-def _too_large(row: int, size: int, max_chars: int, head: bytes | str) -> Record:
+def oversized_record(row: int, size: int, max_chars: int, head: bytes | str) -> Record:
+    """The error :class:`Record` of a record over the size limit (``head``: its first bytes)."""
     unit = "bytes" if isinstance(head, bytes) else "characters"
     if isinstance(head, bytes):
         head = head[:RAW_LIMIT * 4].decode("utf-8", errors="replace")
@@ -194,30 +199,43 @@ def _too_large(row: int, size: int, max_chars: int, head: bytes | str) -> Record
 
 
 def _read_jsonl(path: Path, max_chars: int, start_row: int) -> Iterator[Record]:
-    limit = record_byte_limit(max_chars)
     with path.open("rb") as f:
-        row = 0
-        while True:
-            line = f.readline(limit)
-            if not line:
-                return
-            row += 1
-            size = len(line)
-            if not line.endswith(b"\n") and size >= limit:  # oversized: drain the rest
-                while (chunk := f.readline(_CHUNK)) and not chunk.endswith(b"\n"):
-                    size += len(chunk)
+        for row, line, oversize in iter_jsonl_lines(f, max_chars):
+            if row < start_row:
+                continue
+            if oversize is not None:
+                yield oversized_record(row, oversize, max_chars, line)
+            else:
+                yield parse_jsonl_line(row, line, max_chars)
+
+
+def iter_jsonl_lines(
+    f: IO[bytes], max_chars: int = DEFAULT_MAX_CHARS
+) -> Iterator[tuple[int, bytes, int | None]]:
+    """``(row, line, oversize)`` for each non-blank line of a JSONL stream: ``row`` is the 1-based
+    line number (blank lines counted), a UTF-8 BOM is dropped from line 1, and a line longer than
+    :func:`record_byte_limit` is drained without being held: ``line`` is then its head and
+    ``oversize`` its full size in bytes (otherwise ``None``). Both engines cut lines with this."""
+    limit = record_byte_limit(max_chars)
+    row = 0
+    while line := f.readline(limit):
+        row += 1
+        size = len(line)
+        if not line.endswith(b"\n") and size >= limit:  # oversized: drain the rest
+            while (chunk := f.readline(_CHUNK)) and not chunk.endswith(b"\n"):
                 size += len(chunk)
-                if row >= start_row:
-                    yield _too_large(row, size, max_chars, line)
-                continue
-            if row < start_row or not line.strip():
-                continue
-            if row == 1 and line.startswith(b"\xef\xbb\xbf"):
-                line = line[3:]
-            yield _parse_line(row, line, max_chars)
+            size += len(chunk)
+            yield row, line[: RAW_LIMIT * 4], size
+            continue
+        if not line.strip():
+            continue
+        if row == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
+        yield row, line, None
 
 
-def _parse_line(row: int, line: bytes, max_chars: int) -> Record:
+def parse_jsonl_line(row: int, line: bytes, max_chars: int) -> Record:
+    """The :class:`Record` of one JSONL line (bytes): a note, or an error naming the reason."""
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -255,6 +273,11 @@ def _read_csv(path: Path, max_chars: int, start_row: int) -> Iterator[Record]:
                 continue
             record = {h: c for h, c in zip(header, cells) if h and c.strip()}
             yield _build(row, _decode_cells(record), raw, max_chars)
+
+
+def record_from_mapping(row: int, cells: dict[str, Any], max_chars: int) -> Record:
+    """The :class:`Record` of one table row (a Parquet or CSV row as a mapping of cells)."""
+    return _build(row, _decode_cells(cells), None, max_chars)
 
 
 def _decode_cells(record: dict[str, Any]) -> dict[str, Any]:
@@ -320,7 +343,7 @@ def _iter_parquet(path: Path, pf: Any, groups: list[int], row: int, max_chars: i
         for obj in batch.to_pylist():
             row += 1
             if row >= start_row:
-                yield _build(row, _decode_cells(obj), None, max_chars)
+                yield record_from_mapping(row, obj, max_chars)
 
 
 def _read_json(path: Path, max_chars: int, start_row: int) -> Iterator[Record]:
@@ -343,7 +366,7 @@ def _read_json(path: Path, max_chars: int, start_row: int) -> Iterator[Record]:
             if row < start_row:
                 pass
             elif size > scanner.limit:
-                yield _too_large(row, size, max_chars, text)
+                yield oversized_record(row, size, max_chars, text)
             elif _LONE_SURROGATE.search(text):
                 yield _error(row, None, "element is not valid UTF-8; re-save the file as UTF-8",
                              text)

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -42,6 +42,8 @@ class Summary:
     decisions: Counter[tuple[str, str]] = field(default_factory=Counter)
     output: str = ""
     errors: str = ""
+    versions: tuple[str, str] | None = None
+    """``(model_version, policy_version)`` of the verdicts, when the run saw any (ray engine)."""
 
     @property
     def total(self) -> int:
@@ -72,7 +74,7 @@ def _spool_path(output: Path) -> Path:
     return output if output.suffix in JSONL_SUFFIXES else output.with_name(output.name + ".partial.jsonl")
 
 
-def _error_row(err: RowError) -> dict[str, Any]:
+def error_row(err: RowError) -> dict[str, Any]:
     return {"row": err.row, "field": err.field, "reason": err.reason, "raw": err.raw}
 
 
@@ -154,25 +156,15 @@ def score_file(
     last_row = start_row
     with spool.open("ab") as out_f, errors.open("ab") as err_f:
         for batch in _batches(records, start_row, batch_size, limit):
-            notes: list[Note] = []
-            rows: list[int] = []
-            for rec in batch:
-                if rec.note is not None:
-                    notes.append(rec.note)
-                    rows.append(rec.row)
-                elif rec.error is not None:
-                    _write_line(err_f, _error_row(rec.error))
-                    summary.failed += 1
-            for row, note, result in zip(rows, notes, _score_safely(pipeline, notes), strict=True):
-                if isinstance(result, Verdict):
-                    _write_line(out_f, result.to_dict())
-                    summary.scored += 1
-                    summary.labels[result.label] += 1
-                    summary.decisions[(result.label, result.decision)] += 1
-                else:
-                    err = RowError(row=row, field=None, reason=f"scoring failed: {result}", raw=note.id)
-                    _write_line(err_f, _error_row(err))
-                    summary.failed += 1
+            verdicts, row_errors = score_records(pipeline, batch)
+            for _, verdict in verdicts:
+                _write_line(out_f, verdict.to_dict())
+                summary.scored += 1
+                summary.labels[verdict.label] += 1
+                summary.decisions[(verdict.label, verdict.decision)] += 1
+            for err in row_errors:
+                _write_line(err_f, error_row(err))
+                summary.failed += 1
             out_f.flush()
             err_f.flush()
             last_row = batch[-1].row
@@ -220,6 +212,29 @@ def _batches(records: Iterator[Record], start_row: int, size: int, limit: int | 
             batch = []
     if batch:
         yield batch
+
+
+def score_records(
+    pipeline: Pipeline, records: Sequence[Record]
+) -> tuple[list[tuple[int, Verdict]], list[RowError]]:
+    """Score one batch of read records: ``(row, verdict)`` pairs and error rows, each in row order.
+
+    The one scoring step of both engines (local and Ray). Records that were already errors pass
+    through; a note whose scoring fails becomes an error row (``field`` None, ``raw`` the note id),
+    and the rest of the batch is still scored.
+    """
+    notes = [(rec.row, rec.note) for rec in records if rec.note is not None]
+    errors = [rec.error for rec in records if rec.note is None and rec.error is not None]
+    verdicts: list[tuple[int, Verdict]] = []
+    results = _score_safely(pipeline, [note for _, note in notes])
+    for (row, note), result in zip(notes, results, strict=True):
+        if isinstance(result, Verdict):
+            verdicts.append((row, result))
+        else:
+            errors.append(RowError(row=row, field=None, reason=f"scoring failed: {result}",
+                                   raw=note.id))
+    errors.sort(key=lambda e: e.row)
+    return verdicts, errors
 
 
 def _score_safely(pipeline: Pipeline, notes: list[Note]) -> list[Verdict | str]:

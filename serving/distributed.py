@@ -1,0 +1,498 @@
+"""Batch scoring on Ray Data: ``notecheck score --engine ray [--address ...]``.
+
+The same function scores a batch on both engines: :func:`serving.batch.score_records` turns read
+records into verdicts and error rows (a batch that fails is retried note by note). The Ray job
+around it::
+
+    read (one task per file, row numbers kept)
+      -> map_batches(_ScoreActor, concurrency=num_actors)   # each actor loads the Pipeline once
+      -> sort("row")
+      -> the driver streams the sorted rows into the verdicts and errors files
+
+Reading: JSONL is read as raw lines (a broken line, bytes that are not UTF-8 or an oversized line
+becomes an error row, never a failed job) and Parquet batch by batch; both keep the 1-based row
+number of :func:`classifier.formats.read_records`. Every line is parsed into a note inside the
+actors with the local engine's own parser, so verdicts and error rows are identical to
+``score_file``'s, row for row. The input may be a local path or any URI Ray reads (``s3://``,
+``gs://``, ``hdfs://``, ``local://``); on a cluster it must be readable by every node.
+
+Writing: the driver writes one verdicts file and one errors file (JSONL, CSV or Parquet by
+extension) to ``NAME.partial`` first and renames them only after the count check: verdicts +
+errors must equal the records in the input, each row exactly once, or the job fails loudly.
+
+Ray is imported only inside the functions that need it: importing this module does not need Ray
+installed (``notecheck score --engine ray`` says how to install it when it is missing).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from itertools import pairwise
+from pathlib import Path
+from typing import IO, Any
+
+from classifier.errors import FormatError, NotecheckError
+
+from classifier.formats import (
+    Record,
+    count_records,
+    detect_format,
+    iter_jsonl_lines,
+    oversized_record,
+    parse_jsonl_line,
+    record_from_mapping,
+)
+from classifier.notes import DEFAULT_MAX_CHARS
+from classifier.pipeline import Pipeline
+from classifier.types import Verdict
+from classifier.writers import open_writer
+from serving.batch import JSONL_SUFFIXES, Summary, default_errors_path, error_row, score_records
+
+__all__ = ["ray_session", "score_with_ray"]
+
+ROW_COLUMN = "__notecheck_row"
+"""Column that carries the 1-based input row through a Parquet read."""
+
+RAY_FORMATS = ("jsonl", "parquet")
+_CHUNK = 1 << 16
+_BLOCK_LINES = 4096
+_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+_OUTPUT_FORMATS = {**{s: "jsonl" for s in (*JSONL_SUFFIXES, ".jl")},
+                   ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_URI_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".jl": "jsonl",
+                   ".parquet": "parquet", ".pq": "parquet"}
+
+log = logging.getLogger(__name__)
+
+# ----------------------------------------------------------------------------- per line
+
+
+def record_from_line(row: int, line: bytes, oversize: int | None, max_chars: int) -> Record:
+    """The :class:`Record` the local reader makes of one JSONL line."""
+    if oversize is not None:
+        return oversized_record(row, oversize, max_chars, line)
+    return parse_jsonl_line(row, line, max_chars)
+
+
+# ----------------------------------------------------------------------------- actors
+
+
+class _ScoreActor:
+    """One per Ray actor: loads the Pipeline once, then scores batches of input rows into
+    result rows ``row, kind ("verdict"|"error"), label, decision, json``."""
+
+    def __init__(self, model: str | None, policy: str | None, lexicon: str | None, fmt: str,
+                 max_chars: int) -> None:
+        self.pipeline = Pipeline.load(model, policy, lexicon)
+        self.fmt = fmt
+        self.max_chars = max_chars
+
+    def __call__(self, batch: Any) -> Any:
+        verdicts, errors = score_records(self.pipeline, self.records(batch))
+        return _result_table(verdicts, errors)
+
+    def records(self, batch: Any) -> list[Record]:
+        if self.fmt == "jsonl":
+            return [record_from_line(r, line, over, self.max_chars) for r, line, over in zip(
+                batch.column("row").to_pylist(), batch.column("line").to_pylist(),
+                batch.column("oversize").to_pylist(), strict=True)]
+        out = []
+        for obj in batch.to_pylist():
+            row = obj.pop(ROW_COLUMN)
+            out.append(record_from_mapping(row, obj, self.max_chars))
+        return out
+
+
+def _dumps(obj: dict[str, Any]) -> str:
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from \\ud800 escapes: keep them escaped
+        text = json.dumps(obj, ensure_ascii=True)
+    return text
+
+
+def _result_table(verdicts: list[tuple[int, Verdict]], errors: list[RowError]) -> Any:
+    import pyarrow as pa
+
+    rows: list[tuple[int, str, str | None, str | None, str]] = [
+        (r, "verdict", v.label, v.decision, _dumps(v.to_dict())) for r, v in verdicts]
+    rows += [(e.row, "error", None, None, _dumps(error_row(e))) for e in errors]
+    cols = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
+    types = [pa.int64(), pa.string(), pa.string(), pa.string(), pa.string()]
+    return pa.table([pa.array(c, t) for c, t in zip(cols, types, strict=True)],
+                    names=["row", "kind", "label", "decision", "json"])
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@cache
+def _datasource_classes() -> tuple[type[Any], type[Any]]:
+    """Ray datasources for JSONL lines and Parquet rows, built on first use so that Ray stays an
+    optional import. Each file is read by one task from start to end, which keeps row numbers."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from ray.data.datasource import FileBasedDatasource
+
+    line_schema = pa.schema([("row", pa.int64()), ("line", pa.binary()),
+                             ("oversize", pa.int64())])
+
+    class JsonlLines(FileBasedDatasource):
+        def __init__(self, paths: str, *, max_chars: int) -> None:
+            super().__init__(paths)
+            self.max_chars = max_chars
+
+        def _read_stream(self, f: Any, path: str) -> Iterator[Any]:
+            cols: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+            for item in iter_jsonl_lines(io.BufferedReader(f, _CHUNK), self.max_chars):
+                for col, value in zip(cols, item, strict=True):
+                    col.append(value)
+                if len(cols[0]) >= _BLOCK_LINES:
+                    yield pa.table(list(cols), schema=line_schema)
+                    cols = ([], [], [])
+            if cols[0]:
+                yield pa.table(list(cols), schema=line_schema)
+
+    class ParquetRows(FileBasedDatasource):
+        def _open_input_source(self, filesystem: Any, path: str, **open_args: Any) -> Any:
+            return filesystem.open_input_file(path)  # Parquet needs random access
+
+        def _read_stream(self, f: Any, path: str) -> Iterator[Any]:
+            try:
+                pf = pq.ParquetFile(f)
+            except (pa.ArrowException, OSError) as e:
+                raise FormatError(f"cannot read {path!r} as Parquet ({e}); check that the file "
+                                  f"is complete") from e
+            if ROW_COLUMN in pf.schema_arrow.names:
+                raise FormatError(f"{path!r} has a column named {ROW_COLUMN!r}, which the ray "
+                                  f"engine uses for row numbers; rename it")
+            row = 0
+            for batch in pf.iter_batches(batch_size=1024):
+                rows = pa.array(range(row + 1, row + batch.num_rows + 1), pa.int64())
+                row += batch.num_rows
+                yield pa.Table.from_batches([batch]).append_column(ROW_COLUMN, rows)
+
+    return JsonlLines, ParquetRows
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def _resolve_input(input_path: Path | str, fmt: str | None) -> tuple[str, str, Path | None]:
+    """(source for Ray, format, local path or None for a URI)."""
+    text = str(input_path)
+    local = None if _is_uri(text) else Path(text)
+    if fmt is None:
+        if local is not None:
+            fmt = detect_format(local)
+        else:
+            fmt = _URI_EXTENSIONS.get(Path(text.split("?", 1)[0]).suffix.lower())
+            if fmt is None:
+                raise FormatError(f"cannot tell the format of {text!r} from its extension; "
+                                  f"use .jsonl or .parquet or pass the format")
+    elif local is not None and not local.is_file():
+        raise FormatError(f"no such file: {text!r}; check the path")
+    if fmt not in RAY_FORMATS:
+        raise FormatError(f"the ray engine reads JSONL and Parquet, not {fmt!r} ({text!r}); "
+                          f"convert the dump to JSONL or use --engine local")
+    source = str(local.resolve()) if local is not None else text
+    return source, fmt, local
+
+
+def _read(source: str, fmt: str, max_chars: int) -> Any:
+    import ray.data
+
+    jsonl, parquet = _datasource_classes()
+    datasource = jsonl(source, max_chars=max_chars) if fmt == "jsonl" else parquet(source)
+    return ray.data.read_datasource(datasource)
+
+
+# ----------------------------------------------------------------------------- the job
+
+
+def _local_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[None]:
+    """Connect to Ray for the duration of the block.
+
+    If Ray is already initialised in this process (a notebook, a test fixture) that connection is
+    used and left open. Otherwise ``address`` joins a running cluster (``auto``, ``HOST:6379`` or
+    ``ray://HOST:10001``); without it a private local instance is started with ``num_cpus``
+    logical CPUs (default: the CPUs this process may use), every service bound to 127.0.0.1, no
+    dashboard and no usage reporting, and it is shut down at the end.
+    """
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    common: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
+    if address:
+        ray.init(address=address, **common)
+    else:
+        with _loopback_only():
+            ray.init(num_cpus=num_cpus or _local_cpus(), include_dashboard=False, **common)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@contextmanager
+def _loopback_only() -> Iterator[None]:
+    """Make a local Ray start bind to 127.0.0.1 instead of the machine's address: Ray does so when
+    its cluster mode is off (the default on macOS and Windows). The processes it starts read the
+    environment variable; this process read it when it imported ray, hence the constant too."""
+    from ray._private import ray_constants
+
+    saved_env = os.environ.get(_LOOPBACK_ENV)
+    saved_flag = ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[_LOOPBACK_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(_LOOPBACK_ENV, None)
+        else:
+            os.environ[_LOOPBACK_ENV] = saved_env
+
+
+@contextmanager
+def _quiet_data_context(progress: bool) -> Iterator[None]:
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    saved = ctx.enable_progress_bars, ctx.print_on_execution_start
+    data_log = logging.getLogger("ray.data")
+    saved_level = data_log.level
+    ctx.enable_progress_bars = ctx.print_on_execution_start = progress
+    if not progress:
+        data_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        ctx.enable_progress_bars, ctx.print_on_execution_start = saved
+        data_log.setLevel(saved_level)
+
+
+def score_with_ray(
+    input_path: Path | str,
+    output: Path,
+    *,
+    errors: Path | None = None,
+    fmt: str | None = None,
+    model: Path | str | None = None,
+    policy: Path | str | None = None,
+    lexicon: Path | str | None = None,
+    address: str | None = None,
+    batch_size: int = 64,
+    num_actors: int = 2,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    num_cpus_per_actor: float = 1.0,
+    progress: bool = False,
+) -> Summary:
+    """Score a JSONL or Parquet dump on Ray Data; the outputs equal ``score_file``'s.
+
+    ``address`` joins a Ray cluster (see :func:`ray_session`); without it a local instance is
+    started. ``num_actors`` actors each load the Pipeline (``model``, ``policy``, ``lexicon``:
+    paths that every node can read; ``None`` = the shipped defaults) once and take
+    ``num_cpus_per_actor`` CPUs. Raises ``FormatError`` for an input it cannot read and
+    ``NotecheckError`` when the verdicts and errors do not account for every input record.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if num_actors < 1:
+        raise ValueError(f"num_actors must be >= 1, got {num_actors}")
+    output = Path(output)
+    errors = Path(errors) if errors is not None else default_errors_path(output)
+    out_fmt, err_fmt = _output_format(output), _output_format(errors, default="jsonl")
+    source, fmt, local = _resolve_input(input_path, fmt)
+    _preflight(model, policy, lexicon, strict=address is None)
+    expected = count_records(local, fmt) if local is not None else None
+    summary = Summary(output=str(output), errors=str(errors))
+
+    import ray.exceptions
+
+    needed = num_actors * num_cpus_per_actor + 1  # the actors, and one CPU to read with
+    with ray_session(address, num_cpus=max(_local_cpus(), math.ceil(needed))), \
+            _quiet_data_context(progress):
+        _check_cpus(needed, num_actors, num_cpus_per_actor, strict=address is None)
+        started = time.perf_counter()
+        dataset = _read(source, fmt, max_chars)
+        if expected is None:
+            expected = int(dataset.count())
+        scored = dataset.map_batches(
+            _ScoreActor, batch_size=batch_size, batch_format="pyarrow",
+            concurrency=num_actors, num_cpus=num_cpus_per_actor,
+            fn_constructor_kwargs={
+                "model": _opt_str(model), "policy": _opt_str(policy),
+                "lexicon": _opt_str(lexicon), "fmt": fmt, "max_chars": max_chars,
+            },
+        )
+        batches = scored.sort("row").iter_batches(batch_size=None, batch_format="pyarrow")
+        try:
+            _write_outputs(batches, (output, out_fmt), (errors, err_fmt), expected, summary)
+        except ray.exceptions.RayError as exc:
+            raise _job_error(exc) from exc
+        summary.elapsed_s = time.perf_counter() - started
+    return summary
+
+
+def _check_cpus(needed: float, num_actors: int, per_actor: float, *, strict: bool) -> None:
+    """Actors hold their CPUs for the whole job: without one more to read with it would hang.
+    A cluster may still scale up, so there this is only a warning."""
+    import ray
+
+    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    have = float(resources.get("CPU", 0.0))
+    if have >= needed:
+        return
+    message = (f"{num_actors} actors x {per_actor:g} CPU + 1 CPU for reading need {needed:g} "
+               f"CPUs but the Ray cluster has {have:g}")
+    if strict:
+        raise ValueError(f"{message}; lower --num-actors")
+    log.warning("%s; the job waits until the cluster grows", message)
+
+
+def _opt_str(p: Path | str | None) -> str | None:
+    return None if p is None else str(p)
+
+
+def _output_format(path: Path, default: str | None = None) -> str:
+    fmt = _OUTPUT_FORMATS.get(path.suffix.lower(), default)
+    if fmt is None:
+        raise FormatError(f"cannot tell the output format of {str(path)!r}; use an extension "
+                          f".jsonl, .csv or .parquet")
+    return fmt
+
+
+def _preflight(model: Path | str | None, policy: Path | str | None,
+               lexicon: Path | str | None, *, strict: bool) -> None:
+    """Check the model folder, policy and lexicon here before starting Ray, for a clear error
+    (inside an actor it would arrive as text). Joining a cluster, paths this machine lacks may
+    exist on the nodes: those are left to the actors."""
+    from classifier.model import default_model_dir, read_model_config
+    from classifier.rules import Policy
+    from classifier.signals import Lexicon
+
+    model_dir = Path(model) if model is not None else default_model_dir()
+    if strict or model_dir.exists():
+        read_model_config(model_dir)
+    if policy is not None and (strict or Path(policy).exists()):
+        Policy.load(policy)
+    if lexicon is not None and (strict or Path(lexicon).exists()):
+        Lexicon.load(lexicon)
+
+
+_ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$", re.MULTILINE)
+_RAY_WRAPPERS = frozenset({"RayTaskError", "UserCodeException", "ActorDiedError", "RayError"})
+
+
+def _job_error(exc: BaseException) -> NotecheckError:
+    """A one-line error for a failed Ray job. Ray keeps only the text of an exception raised in
+    an actor or task, so the last ``NameError: message`` line of that text is the cause; one of
+    ours (``ModelError`` ...) becomes that class again."""
+    from classifier import errors as error_tree
+
+    found = [m for m in _ERROR_LINE.finditer(str(exc)) if m.group(1) not in _RAY_WRAPPERS]
+    if not found:
+        return NotecheckError(f"the Ray job failed ({type(exc).__name__}); its logs are under "
+                              f"the Ray session folder (/tmp/ray/session_latest/logs locally)")
+    name, message = found[-1].group(1), found[-1].group(2).strip()
+    cls = getattr(error_tree, name, None)
+    if isinstance(cls, type) and issubclass(cls, NotecheckError):
+        return cls(message)
+    return NotecheckError(f"the Ray job failed: {name}: {message}")
+
+
+class _Sink:
+    """One output file written to ``NAME.partial`` and renamed when the job is complete."""
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.path = path
+        self.partial = path.with_name(path.name + ".partial")
+        self.partial.parent.mkdir(parents=True, exist_ok=True)
+        self._raw: IO[bytes] | None = None
+        self._writer: Any = None
+        if fmt == "jsonl":
+            self._raw = self.partial.open("wb")
+        else:
+            self._writer = open_writer(self.partial, fmt)
+
+    def write(self, texts: Iterable[str]) -> None:
+        if self._raw is not None:
+            self._raw.write(b"".join(t.encode("utf-8") + b"\n" for t in texts))
+        else:
+            self._writer.write(json.loads(t) for t in texts)
+
+    def close(self) -> None:
+        (self._raw or self._writer).close()
+
+    def commit(self) -> None:
+        os.replace(self.partial, self.path)
+
+
+def _write_outputs(batches: Iterable[Any], verdicts_to: tuple[Path, str],
+                   errors_to: tuple[Path, str], expected: int, summary: Summary) -> None:
+    out, err = _Sink(*verdicts_to), _Sink(*errors_to)
+    last = 0
+    try:
+        for batch in batches:
+            rows = batch.column("row").to_pylist()
+            if rows and rows[0] <= last or any(a >= b for a, b in pairwise(rows)):
+                raise NotecheckError(f"the ray engine returned input row {_repeat(last, rows)} "
+                                     f"twice or out of order; rerun the job and report a bug")
+            last = rows[-1] if rows else last
+            kinds = batch.column("kind").to_pylist()
+            texts = batch.column("json").to_pylist()
+            labels = batch.column("label").to_pylist()
+            decisions = batch.column("decision").to_pylist()
+            if summary.versions is None and "verdict" in kinds:
+                first = json.loads(texts[kinds.index("verdict")])
+                summary.versions = (first["model_version"], first["policy_version"])
+            out.write(t for k, t in zip(kinds, texts, strict=True) if k == "verdict")
+            err.write(t for k, t in zip(kinds, texts, strict=True) if k == "error")
+            for kind, label, decision in zip(kinds, labels, decisions, strict=True):
+                if kind == "verdict":
+                    summary.scored += 1
+                    summary.labels[label] += 1
+                    summary.decisions[(label, decision)] += 1
+                else:
+                    summary.failed += 1
+    finally:
+        out.close()
+        err.close()
+    if summary.total != expected:
+        raise NotecheckError(
+            f"the ray engine lost records: the input has {expected} records but the job returned "
+            f"{summary.scored} verdicts + {summary.failed} errors = {summary.total}; the partial "
+            f"outputs are in {out.partial} and {err.partial}; rerun the job and report a bug")
+    out.commit()
+    err.commit()
+
+
+def _repeat(last: int, rows: list[int]) -> int:
+    seq = [last, *rows]
+    return next(b for a, b in pairwise(seq) if a >= b)
+

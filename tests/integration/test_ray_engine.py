@@ -1,0 +1,261 @@
+"""`score --engine ray`: the Ray Data job gives the local engine's outputs, record for record.
+
+The tests that run Ray share one local instance (2 CPUs, loopback only) started through the
+production ``ray_session`` and shut down at the end of the module; the others need no Ray.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from classifier.errors import FormatError, ModelError, NotecheckError
+from classifier.formats import iter_jsonl_lines, read_records, record_byte_limit
+from classifier.pipeline import Pipeline
+from classifier.types import Note, Verdict
+from serving.batch import score_file, score_records
+from serving.distributed import (
+    _job_error,
+    _write_outputs,
+    ray_session,
+    record_from_line,
+    score_with_ray,
+)
+from tests.conftest import TOY_NOTES
+
+N_NOTES = 300
+
+
+def messy_lines(n: int = N_NOTES) -> list[bytes]:
+    """``n`` good notes with every kind of bad line the JSONL reader reports mixed in."""
+    lines = [json.dumps({"id": f"n{i}", "title": "记录" if i % 4 else "",
+                         "text": f"{TOY_NOTES[i % len(TOY_NOTES)][0]} 第{i}条",
+                         "sponsor_flag": i % 11 == 0}, ensure_ascii=False).encode()
+             for i in range(n)]
+    lines[0] = b"\xef\xbb\xbf" + lines[0]  # a BOM on line 1
+    bad = {
+        3: b'{"id": "broken", "text": "unterminated',
+        5: json.dumps({"id": "bad-type", "text": 42}).encode(),
+        8: b"",
+        9: b'{"id": "latin1", "text": "caf\xe9"}',
+        11: b"[1, 2, 3]",
+        17: json.dumps({"id": "no-text"}).encode(),
+        18: b"   ",
+        40: json.dumps({"id": "bad-mentions", "text": "hi", "mentions": "x"}).encode(),
+        41: b'{"id": "huge", "text": "' + "长".encode() * (record_byte_limit() // 3 + 10) + b'"}',
+        250: b"null",
+    }
+    for i, line in bad.items():
+        lines[i] = line
+    return lines
+
+
+@pytest.fixture()
+def messy_jsonl(tmp_path: Path) -> Path:
+    path = tmp_path / "dump.jsonl"
+    path.write_bytes(b"\n".join(messy_lines()) + b"\n")
+    return path
+
+
+# ----------------------------------------------------------------------------- no Ray needed
+
+
+def test_iter_jsonl_lines_cuts_lines_like_read_records(messy_jsonl: Path) -> None:
+    with messy_jsonl.open("rb") as f:
+        ours = [record_from_line(row, line, over, 100_000)
+                for row, line, over in iter_jsonl_lines(f)]
+    assert ours == list(read_records(messy_jsonl, "jsonl"))
+
+
+class _FailsOn:
+    """A pipeline stand-in whose batch scoring fails whenever note ``bad`` is in the batch."""
+
+    def __init__(self, real: Pipeline, bad: str) -> None:
+        self.real, self.bad = real, bad
+
+    def score_batch(self, notes: Sequence[Note]) -> list[Verdict]:
+        if any(n.id == self.bad for n in notes):
+            raise RuntimeError("model exploded")
+        return self.real.score_batch(notes)
+
+
+def test_score_records_isolates_a_failing_note(lexical_dir: Path, messy_jsonl: Path) -> None:
+    records = list(read_records(messy_jsonl, "jsonl"))[:20]
+    pipeline: Any = _FailsOn(Pipeline.load(lexical_dir), bad="n7")
+    verdicts, errors = score_records(pipeline, records)
+    assert [e.row for e in errors] == [4, 6, 8, 10, 12, 18]
+    failed = next(e for e in errors if e.row == 8)
+    assert failed.reason == "scoring failed: RuntimeError: model exploded" and failed.raw == "n7"
+    assert [r for r, _ in verdicts] == [r.row for r in records if r.note is not None and r.row != 8]
+    assert len(verdicts) + len(errors) == len(records)
+
+
+def _result_batches(rows: list[int]) -> Iterator[Any]:
+    import pyarrow as pa
+
+    yield pa.table({"row": rows, "kind": ["error"] * len(rows), "label": [None] * len(rows),
+                    "decision": [None] * len(rows),
+                    "json": [json.dumps({"row": r}) for r in rows]},
+                   schema=pa.schema([("row", pa.int64()), ("kind", pa.string()),
+                                     ("label", pa.string()), ("decision", pa.string()),
+                                     ("json", pa.string())]))
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    ([1, 2, 4], "lost records: the input has 4 records"),
+    ([1, 2, 2, 3], "row 2 twice or out of order"),
+])
+def test_write_outputs_fails_loudly_when_a_record_is_lost(
+    tmp_path: Path, rows: list[int], message: str
+) -> None:
+    from serving.batch import Summary
+
+    out, errs = tmp_path / "v.jsonl", tmp_path / "e.jsonl"
+    with pytest.raises(NotecheckError, match=message):
+        _write_outputs(_result_batches(rows), (out, "jsonl"), (errs, "jsonl"), 4, Summary())
+    assert not out.exists() and not errs.exists()
+
+
+def test_score_with_ray_refuses_csv_before_starting_ray(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1,hi\n", "utf-8")
+    with pytest.raises(FormatError, match="reads JSONL and Parquet"):
+        score_with_ray(src, tmp_path / "out.jsonl")
+
+
+def test_score_with_ray_checks_the_model_folder_before_starting_ray(
+    tmp_path: Path, messy_jsonl: Path
+) -> None:
+    with pytest.raises(ModelError, match="does not exist"):
+        score_with_ray(messy_jsonl, tmp_path / "out.jsonl", model=tmp_path / "no-such-model")
+
+
+@pytest.mark.parametrize(("text", "kind", "message"), [
+    (("RayTaskError(UserCodeException): ...\n  File \"x.py\", line 1\n"
+     "classifier.errors.ModelError: model folder 'm' is incomplete"), ModelError,
+     "model folder 'm' is incomplete"),
+    ("ActorDiedError: ...\nZeroDivisionError: division by zero", NotecheckError,
+     "the Ray job failed: ZeroDivisionError: division by zero"),
+    ("something odd", NotecheckError, "the Ray job failed \\(RuntimeError\\)"),
+])
+def test_job_error_names_the_cause_in_one_line(
+    text: str, kind: type[Exception], message: str
+) -> None:
+    error = _job_error(RuntimeError(text))
+    assert type(error) is kind
+    assert re.match(message, str(error))
+
+
+# ----------------------------------------------------------------------------- on Ray
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[None]:
+    # Ray is in the test install (make test installs the [ray] extra): a missing Ray fails here.
+    with ray_session(num_cpus=2):
+        yield
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_ray_engine_matches_local_engine_on_jsonl(
+    tmp_path: Path, lexical_dir: Path, messy_jsonl: Path
+) -> None:
+    local = score_file(Pipeline.load(lexical_dir), messy_jsonl, tmp_path / "local.jsonl",
+                       batch_size=32, progress=False)
+    ray = score_with_ray(messy_jsonl, tmp_path / "ray.jsonl", model=lexical_dir,
+                         batch_size=32, num_actors=1)
+    assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert ((tmp_path / "ray.errors.jsonl").read_bytes()
+            == (tmp_path / "local.errors.jsonl").read_bytes())
+    errors = read_jsonl(tmp_path / "ray.errors.jsonl")
+    assert [e["row"] for e in errors] == [4, 6, 10, 12, 18, 41, 42, 251]
+    assert (ray.scored, ray.failed) == (local.scored, local.failed) == (N_NOTES - 10, 8)
+    assert ray.labels == local.labels and ray.decisions == local.decisions
+    assert not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_ray_engine_matches_local_engine_on_parquet(tmp_path: Path, lexical_dir: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, Any]] = [
+        {"id": f"p{i}", "text": f"{TOY_NOTES[i % len(TOY_NOTES)][0]} #{i}",
+         "mentions": json.dumps(["品牌官方"]) if i % 5 == 0 else None, "likes": i}
+        for i in range(120)]
+    rows[7]["text"] = None  # no text, no title
+    rows[50]["mentions"] = '["unclosed'  # not JSON, then not a list
+    src = tmp_path / "dump.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), src, row_group_size=50)
+
+    score_file(Pipeline.load(lexical_dir), src, tmp_path / "local.parquet", progress=False)
+    summary = score_with_ray(src, tmp_path / "ray.parquet", model=lexical_dir, num_actors=1)
+    assert (pq.read_table(tmp_path / "ray.parquet").to_pylist()
+            == pq.read_table(tmp_path / "local.parquet").to_pylist())
+    assert (tmp_path / "ray.errors.jsonl").read_bytes() == (
+        tmp_path / "local.errors.jsonl").read_bytes()
+    assert summary.scored + summary.failed == len(rows) and summary.failed >= 1
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_ray_engine_reports_a_model_that_fails_to_load_in_the_actors(
+    tmp_path: Path, lexical_dir: Path, messy_jsonl: Path
+) -> None:
+    broken = tmp_path / "broken-model"
+    shutil.copytree(lexical_dir, broken)
+    (broken / "weights.safetensors").unlink()  # notecheck.json still passes the driver's check
+    with pytest.raises(ModelError, match="incomplete"):
+        score_with_ray(messy_jsonl, tmp_path / "out.jsonl", model=broken, num_actors=1)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_ray_engine_refuses_more_actors_than_cpus(tmp_path: Path, messy_jsonl: Path) -> None:
+    with pytest.raises(ValueError, match="lower --num-actors"):
+        score_with_ray(messy_jsonl, tmp_path / "out.jsonl", num_actors=2)
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_cli_score_engine_ray_writes_what_the_local_engine_writes(
+    tmp_path: Path, lexical_dir: Path, messy_jsonl: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from serving.cli import main
+
+    common = ["--model", str(lexical_dir), "--no-progress"]
+    assert main(["score", str(messy_jsonl), "-o", str(tmp_path / "local.jsonl"), *common]) == 0
+    capsys.readouterr()
+    assert main(["score", str(messy_jsonl), "-o", str(tmp_path / "ray.jsonl"), *common,
+                 "--engine", "ray", "--num-actors", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert ((tmp_path / "ray.errors.jsonl").read_bytes()
+            == (tmp_path / "local.errors.jsonl").read_bytes())
+    version = json.loads((tmp_path / "ray.jsonl").read_text("utf-8").splitlines()[0])
+    assert f"model {version['model_version']} | policy {version['policy_version']}" in printed
+    assert f"records {N_NOTES - 2}: scored {N_NOTES - 10}, failed 8" in printed  # 2 blank lines
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--engine", "ray", "--resume"], "--resume belong to the local engine"),
+    (["--engine", "ray", "--limit", "5"], "--limit belong to the local engine"),
+    (["--address", "auto"], "--address needs --engine ray"),
+])
+def test_cli_score_refuses_flags_of_the_other_engine(
+    tmp_path: Path, messy_jsonl: Path, flags: list[str], message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from serving.cli import EXIT_USAGE, main
+
+    assert main(["score", str(messy_jsonl), "-o", str(tmp_path / "o.jsonl"), *flags]) == EXIT_USAGE
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl").exists()
