@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from classifier.errors import FormatError, NotecheckError
-
 from classifier.formats import (
     Record,
+    RowError,
     count_records,
     detect_format,
     iter_jsonl_lines,
