@@ -49,11 +49,11 @@ def free_port() -> int:
         return port
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` in MiB (Linux /proc)."""
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of ``pid`` in MiB (Linux /proc); ``field="VmHWM"``: its peak so far."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -226,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             args.client_procs, proc.pid)
             single = run_load(url, notes, args.single, 1, 1, 1, proc.pid)
             rss_after = rss_mb(proc.pid)
+            rss_peak = rss_mb(proc.pid, "VmHWM")
             metrics = httpx.get(url + "/metrics", timeout=10).text
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -248,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "model": str(args.model), "cpu_count": os.cpu_count(), "ready_s": round(ready_s, 2),
         "load": load, "single_client": single,
         "rss_mb_before": round(rss_before, 1), "rss_mb_after": round(rss_after, 1),
+        "rss_mb_peak": round(rss_peak, 1),
         "mean_model_batch": round(batch_sizes, 2), "server_exit_code": proc.returncode,
     }, ensure_ascii=False))
     return 0

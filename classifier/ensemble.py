@@ -11,7 +11,7 @@ better to an unseen writer's notes on validation than either alone). A folder of
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,21 +43,29 @@ class EnsembleModel:
 
     @property
     def version(self) -> str:
-        return f"{self.name}@{self.model_version}"
+        """``name@version``, plus how members run when not as trained (e.g. ``+onnx-int8``)."""
+        tags = dict.fromkeys(tag for m in self.members if "+" in str(m.version)
+                             for tag in str(m.version).split("+")[1:])
+        return "+".join([f"{self.name}@{self.model_version}", *tags])
 
     def member(self, name: str) -> Any:
         return self.members[self.names.index(name)]
 
-    def logits(self, texts: Sequence[str]) -> FloatArray:
+    def logits(self, texts: Sequence[str], known: Mapping[str, FloatArray] | None = None) -> FloatArray:
+        """The blend's logits; ``known`` holds members' probabilities already computed for
+        ``texts`` (by member name; a cascade passes its first model's), which are not recomputed."""
+        known = known or {}
         z = np.zeros((len(texts), len(LABELS)))
-        for model, weight in zip(self.members, self.weights, strict=True):
-            z += weight * np.log(np.clip(model.predict_proba_texts(texts), 1e-9, 1.0))
+        for model, weight, name in zip(self.members, self.weights, self.names, strict=True):
+            proba = known[name] if name in known else model.predict_proba_texts(texts)
+            z += weight * np.log(np.clip(proba, 1e-9, 1.0))
         return z
 
-    def predict_proba_texts(self, texts: Sequence[str]) -> FloatArray:
+    def predict_proba_texts(self, texts: Sequence[str],
+                            known: Mapping[str, FloatArray] | None = None) -> FloatArray:
         if not texts:
             return np.zeros((0, len(LABELS)))
-        return softmax(self.logits(texts) / self.temperature_)
+        return softmax(self.logits(texts, known) / self.temperature_)
 
     def predict_proba(self, notes: Sequence[Note]) -> FloatArray:
         return self.predict_proba_texts([model_text(n) for n in notes])
@@ -73,7 +81,8 @@ class EnsembleModel:
         (Path(path) / MODEL_FILE).write_text(json.dumps(self.config(), ensure_ascii=False, indent=2), "utf-8")
 
     @classmethod
-    def load(cls, path: Path | str) -> EnsembleModel:
+    def load(cls, path: Path | str, *, exact: bool = False) -> EnsembleModel:
+        """Load the folder's members with :func:`classifier.model.load_model` (``exact`` as there)."""
         path = Path(path)
         cfg = read_model_config(path)
         if cfg["kind"] != "ensemble":
@@ -86,7 +95,7 @@ class EnsembleModel:
             sub = str(spec.get("path", ""))
             if not sub or Path(sub).is_absolute() or ".." in Path(sub).parts:
                 raise ModelError(f"{path}/{MODEL_FILE}: member path {sub!r} must be a subfolder name")
-            member = load_model(path / sub)
+            member = load_model(path / sub, exact=exact)
             if not hasattr(member, "predict_proba_texts"):
                 raise ModelError(f"{path / sub}: a {type(member).__name__} cannot be an ensemble member")
             members.append(member)

@@ -44,11 +44,14 @@ class Pipeline:
         model: Path | str | None = None,
         policy: Path | str | None = None,
         lexicon: Path | str | None = None,
+        *,
+        exact: bool = False,
     ) -> Pipeline:
         """Load a model folder (default: the shipped model) with its tuned policy unless
-        ``policy`` names another file, and the packaged lexicon unless ``lexicon`` does."""
+        ``policy`` names another file, and the packaged lexicon unless ``lexicon`` does.
+        ``exact=True`` scores on the full unoptimised model (see :func:`load_model`)."""
         model_dir = Path(model) if model is not None else default_model_dir()
-        classifier = load_model(model_dir)
+        classifier = load_model(model_dir, exact=exact)
         return cls(classifier, _policy_for(model_dir, policy), Lexicon.load(_opt_path(lexicon)),
                    model_dir=model_dir)
 

@@ -129,6 +129,8 @@ def add_serve_command(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
     p.add_argument("--policy", type=Path, help="policy file (default: the model's policy.json)")
     p.add_argument("--lexicon", type=Path, help="lexicon file (default: the packaged lexicon)")
+    p.add_argument("--exact", action="store_true", default=None,
+                   help="full unoptimised model: torch fp32, no lexical cascade (default: fast path)")
     p.add_argument("--max-batch-size", type=int, help="most notes per model call (default 32)")
     p.add_argument("--max-wait-ms", type=float, help="longest wait to fill a batch (default 2)")
     p.add_argument("--max-queue", type=int, help="requests waiting before 429 (default 256)")
@@ -141,8 +143,8 @@ def add_serve_command(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-_OPTION_FIELDS = ("host", "port", "model", "policy", "lexicon", "max_batch_size", "max_wait_ms",
-                  "max_queue", "request_timeout_s", "max_text_chars", "max_body_bytes")
+_OPTION_FIELDS = ("host", "port", "model", "policy", "lexicon", "exact", "max_batch_size",
+                  "max_wait_ms", "max_queue", "request_timeout_s", "max_text_chars", "max_body_bytes")
 
 
 def serve(args: argparse.Namespace) -> int:

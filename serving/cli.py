@@ -90,12 +90,15 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
     p.add_argument("--policy", type=Path, help="policy file (default: the model's own policy.json)")
     p.add_argument("--lexicon", type=Path, help="lexicon file (default: the packaged lexicon)")
+    p.add_argument("--exact", action="store_true",
+                   help="full unoptimised model: torch fp32, no lexical cascade (default: the "
+                        "fast path, ONNX int8 + cascade, within 0.5 pt macro-F1; README 'Speed')")
 
 
 def _load_pipeline(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from classifier.pipeline import Pipeline
 
-    return Pipeline.load(args.model, args.policy, args.lexicon)
+    return Pipeline.load(args.model, args.policy, args.lexicon, exact=args.exact)
 
 
 def _run_score(args: argparse.Namespace) -> int:
@@ -147,7 +150,7 @@ def _run_score_ray(args: argparse.Namespace) -> int:
             str(args.input), args.output, errors=args.errors, fmt=args.fmt, model=args.model,
             policy=args.policy, lexicon=args.lexicon, address=args.address,
             batch_size=args.batch_size, num_actors=args.num_actors, max_chars=args.max_chars,
-            progress=not args.no_progress,
+            progress=not args.no_progress, exact=args.exact,
         )
     except ValueError as exc:
         print(f"notecheck: error: {exc}", file=sys.stderr)

@@ -90,8 +90,8 @@ class _ScoreActor:
     result rows ``row, kind ("verdict"|"error"), label, decision, json``."""
 
     def __init__(self, model: str | None, policy: str | None, lexicon: str | None, fmt: str,
-                 max_chars: int) -> None:
-        self.pipeline = Pipeline.load(model, policy, lexicon)
+                 max_chars: int, exact: bool = False) -> None:
+        self.pipeline = Pipeline.load(model, policy, lexicon, exact=exact)
         self.fmt = fmt
         self.max_chars = max_chars
 
@@ -311,14 +311,16 @@ def score_with_ray(
     max_chars: int = DEFAULT_MAX_CHARS,
     num_cpus_per_actor: float = 1.0,
     progress: bool = False,
+    exact: bool = False,
 ) -> Summary:
     """Score a JSONL or Parquet dump on Ray Data; the outputs equal ``score_file``'s.
 
     ``address`` joins a Ray cluster (see :func:`ray_session`); without it a local instance is
     started. ``num_actors`` actors each load the Pipeline (``model``, ``policy``, ``lexicon``:
     paths that every node can read; ``None`` = the shipped defaults) once and take
-    ``num_cpus_per_actor`` CPUs. Raises ``FormatError`` for an input it cannot read and
-    ``NotecheckError`` when the verdicts and errors do not account for every input record.
+    ``num_cpus_per_actor`` CPUs; ``exact`` as for :meth:`Pipeline.load`. Raises ``FormatError``
+    for an input it cannot read and ``NotecheckError`` when the verdicts and errors do not account
+    for every input record.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -348,6 +350,7 @@ def score_with_ray(
             fn_constructor_kwargs={
                 "model": _opt_str(model), "policy": _opt_str(policy),
                 "lexicon": _opt_str(lexicon), "fmt": fmt, "max_chars": max_chars,
+                "exact": exact,
             },
         )
         batches = scored.sort("row").iter_batches(batch_size=None, batch_format="pyarrow")

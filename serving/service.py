@@ -40,7 +40,7 @@ class ReloadRefused(Exception):
 
 
 def default_pipeline_factory(settings: Settings) -> Pipeline:
-    return Pipeline.load(settings.model, settings.policy, settings.lexicon)
+    return Pipeline.load(settings.model, settings.policy, settings.lexicon, exact=settings.exact)
 
 
 class ModerationService:

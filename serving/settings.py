@@ -11,6 +11,7 @@ NOTECHECK_PORT                 8000       port
 NOTECHECK_MODEL                (shipped)  model folder
 NOTECHECK_POLICY               (model's)  policy file; reloaded by ``POST /v1/policy/reload``
 NOTECHECK_LEXICON              (package)  lexicon file; reloaded by ``POST /v1/policy/reload``
+NOTECHECK_EXACT                false      true: the full unoptimised model (torch fp32, no cascade)
 NOTECHECK_MAX_BATCH_SIZE       32         most notes per model call
 NOTECHECK_MAX_WAIT_MS          2          longest a request waits for others to share its batch
 NOTECHECK_MAX_QUEUE            256        requests waiting for the model; beyond it: 429
@@ -62,6 +63,7 @@ class Settings(BaseModel):
     model: Path | None = None
     policy: Path | None = None
     lexicon: Path | None = None
+    exact: bool = False
     max_batch_size: int = Field(default=32, ge=1, le=1024)
     max_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
     max_queue: int = Field(default=256, ge=1)

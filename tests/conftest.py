@@ -76,8 +76,37 @@ def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=128, num_labels=3,
                         id2label=dict(enumerate(LABELS)), label2id={v: k for k, v in enumerate(LABELS)})
+    import torch
+
+    torch.manual_seed(0)  # the same random weights on every run: the toy-task test is not flaky
     BertForSequenceClassification(config).save_pretrained(out)
     write_encoder_config(out, name="tiny-encoder", version="t1", max_length=64)
+    return out
+
+
+ONNX_TEXTS = [t for t, _ in TOY_NOTES] + ["短", "广告" * 40, "周末去了家楼下新开的面馆" * 6]
+
+
+@pytest.fixture(scope="session")
+def onnx_encoder_dir(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny encoder with a decisive head (clear label margins), exported to ONNX
+    (fp32 + int8) by ``training.export`` at test time."""
+    import shutil
+
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from training.export import ExportOptions, export_encoder
+
+    out = tmp_path_factory.mktemp("onnx") / "enc"
+    shutil.copytree(tiny_encoder_dir, out)
+    config = AutoConfig.from_pretrained(str(out))
+    with torch.random.fork_rng(), torch.no_grad():  # fixed weights: int8 error is then reproducible
+        torch.manual_seed(5)
+        model = AutoModelForSequenceClassification.from_config(config)
+        model.classifier.weight.mul_(200.0)
+    model.save_pretrained(out)
+    export_encoder(out, ExportOptions(check=len(ONNX_TEXTS)), ONNX_TEXTS, log=lambda *_: None)
     return out
 
 

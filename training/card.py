@@ -95,8 +95,9 @@ def write_card(out: Path, meta: dict[str, Any], report: dict[str, Any]) -> None:
         rate = 100 * h["flagged_undisclosed_rate"]
         lines += ["", f"Held-out real hotel reviews (n={h['n']}): flagged `undisclosed_ad` {rate:.2f}%."]
     if meta.get("reevaluated"):
-        lines += ["", f"Metrics recomputed on {meta['reevaluated']} on the splits rebuilt from the current "
-                      "data files (`notecheck reevaluate`); the model and policy were not retrained."]
+        lines += ["", (f"Metrics recomputed on {meta['reevaluated']} on the splits rebuilt from the "
+                       "current data files (`notecheck reevaluate`); the model and policy were not "
+                       "retrained.")]
     if meta.get("selection_note"):
         lines += ["", "## How this configuration was chosen", meta["selection_note"]]
     lines += ["", "## Known limits", LIMITS,

@@ -43,6 +43,8 @@ def add_training_commands(sub: Any) -> None:
     p.add_argument("--policy", type=Path)
     p.add_argument("--report", type=Path, help="write an HTML report here")
     p.add_argument("--json", type=Path, help="write the metrics as JSON here")
+    p.add_argument("--exact", action="store_true",
+                   help="the full unoptimised model (torch fp32, no cascade), as `score --exact`")
     p.set_defaults(run=_run_eval)
 
     p = sub.add_parser("reevaluate", help="recompute a model folder's metrics and card on its recorded "
@@ -83,7 +85,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     from training.evaluate import format_metrics
     from training.tuning import evaluate_three_ways
 
-    pipeline = Pipeline.load(args.model, args.policy)
+    pipeline = Pipeline.load(args.model, args.policy, exact=args.exact)
+    print(f"model {pipeline.model_version} | policy {pipeline.policy.version}\n")
     examples = [x for path in args.data for x in load_labelled(path)]
     report = evaluate_three_ways(pipeline.model, pipeline.policy, pipeline.lexicon, examples)
     for mode in ("model", "rules", "combined"):

@@ -164,6 +164,16 @@ def evaluate(model: Any, policy: Policy, lexicon: Lexicon, splits: Splits) -> di
     return report
 
 
+def recorded_args(model_dir: Path) -> TrainArgs:
+    """The data files, proxies, held-out writers and seed recorded in a model's ``meta.json``
+    (``assemble(recorded_args(dir))`` rebuilds the splits it was trained and evaluated on)."""
+    model_dir = Path(model_dir)
+    a = json.loads((model_dir / "meta.json").read_text("utf-8"))["args"]
+    return TrainArgs(data=[Path(p) for p in a["data"]], out=model_dir, kind=a["kind"],
+                     proxies=Path(a["proxies"]) if a.get("proxies") else None,
+                     test_writers=a.get("test_writers", []), seed=a.get("seed", 13))
+
+
 def reevaluate(model_dir: Path, log: Any = print) -> dict[str, Any]:
     """Rebuild the splits recorded in ``meta.json`` from the current data files (e.g. after more
     test notes were labelled) and rewrite ``metrics.json`` and ``MODEL_CARD.md``. The model, its
@@ -174,12 +184,9 @@ def reevaluate(model_dir: Path, log: Any = print) -> dict[str, Any]:
 
     model_dir = Path(model_dir)
     meta = json.loads((model_dir / "meta.json").read_text("utf-8"))
-    a = meta["args"]
-    args = TrainArgs(data=[Path(p) for p in a["data"]], out=model_dir, kind=a["kind"],
-                     proxies=Path(a["proxies"]) if a.get("proxies") else None,
-                     test_writers=a.get("test_writers", []), seed=a.get("seed", 13))
+    args = recorded_args(model_dir)
     splits = assemble(args)
-    pipeline = Pipeline.load(model_dir)
+    pipeline = Pipeline.load(model_dir, exact=True)  # the recorded metrics are the full model's
     report = evaluate(pipeline.model, pipeline.policy, pipeline.lexicon, splits)
     meta["data"] = [{"path": str(p), "sha256": file_sha256(p)} for p in args.data]
     meta["splits"] = splits.describe()

@@ -259,3 +259,14 @@ def test_cli_score_refuses_flags_of_the_other_engine(
     assert main(["score", str(messy_jsonl), "-o", str(tmp_path / "o.jsonl"), *flags]) == EXIT_USAGE
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_ray_actor_loads_the_exact_or_the_fast_path_as_asked(messy_jsonl: Path) -> None:
+    from classifier.model import default_model_dir
+    from serving.distributed import _ScoreActor
+
+    shipped = str(default_model_dir())
+    fast = _ScoreActor(shipped, None, None, "jsonl", 100_000).pipeline.model_version
+    exact = _ScoreActor(shipped, None, None, "jsonl", 100_000, exact=True).pipeline.model_version
+    assert "+cascade(" in fast
+    assert "+" not in exact and fast.startswith(exact)

@@ -1,0 +1,149 @@
+"""The ONNX Runtime backend against torch, on the tiny test encoder exported at test time."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classifier.encoder import EncoderModel
+from classifier.errors import ModelError
+from classifier.onnx_backend import (
+    ONNX_FP32,
+    ONNX_INT8,
+    ONNX_META,
+    OnnxEncoderModel,
+    RawTokenizer,
+    fast_artifact,
+    micro_batches,
+)
+from classifier.types import LABELS
+from tests.conftest import ONNX_TEXTS
+
+TEXTS = ONNX_TEXTS
+
+
+@pytest.fixture()
+def onnx_dir(onnx_encoder_dir: Path) -> Path:
+    return onnx_encoder_dir
+
+
+def test_onnx_export_writes_graphs_and_metadata(onnx_dir: Path) -> None:
+    meta = json.loads((onnx_dir / ONNX_META).read_text("utf-8"))
+    assert (onnx_dir / ONNX_FP32).is_file() and (onnx_dir / ONNX_INT8).is_file()
+    assert meta["files"] == [ONNX_FP32, ONNX_INT8]
+    assert meta["tokenizer"] == "raw"
+    assert meta["check"]["n"] == len(TEXTS) and meta["check"]["label_agreement"] == 1.0
+    assert fast_artifact(onnx_dir) == onnx_dir / ONNX_INT8
+
+
+def test_onnx_fp32_matches_torch_probabilities(onnx_dir: Path) -> None:
+    torch_model = EncoderModel.load(onnx_dir)
+    fast = OnnxEncoderModel.load(onnx_dir, file=ONNX_FP32)
+    np.testing.assert_allclose(fast.logits(TEXTS), torch_model.logits(TEXTS), atol=1e-4)
+    np.testing.assert_allclose(fast.predict_proba_texts(TEXTS), torch_model.predict_proba_texts(TEXTS),
+                               atol=1e-5)
+
+
+def test_onnx_int8_agrees_with_torch_labels(onnx_dir: Path) -> None:
+    p_torch = EncoderModel.load(onnx_dir).predict_proba_texts(TEXTS)
+    p_int8 = OnnxEncoderModel.load(onnx_dir).predict_proba_texts(TEXTS)
+    assert p_int8.shape == (len(TEXTS), len(LABELS))
+    np.testing.assert_allclose(p_int8.sum(axis=1), 1.0)
+    assert (p_int8.argmax(axis=1) == p_torch.argmax(axis=1)).all()
+    diff = np.abs(p_int8 - p_torch)  # the head is scaled x200: int8 errors are magnified here
+    assert diff.mean() < 0.05 and diff.max() < 0.15
+
+
+def test_onnx_keeps_the_encoder_interface(onnx_dir: Path) -> None:
+    from classifier.model import Classifier
+    from classifier.types import Note
+
+    fast = OnnxEncoderModel.load(onnx_dir)
+    torch_model = EncoderModel.load(onnx_dir)
+    assert isinstance(fast, Classifier)
+    assert fast.version == "tiny-encoder@t1+onnx-int8"
+    assert OnnxEncoderModel.load(onnx_dir, file=ONNX_FP32).version == "tiny-encoder@t1+onnx-fp32"
+    assert fast.encode(TEXTS) == torch_model.encode(TEXTS)  # same tokens, truncation, special tokens
+    assert fast.predict_proba([Note(id="a", title="广告", text="加薇信")]).shape == (1, 3)
+    assert fast.predict_proba_texts([]).shape == (0, 3)
+
+
+@pytest.mark.parametrize(("batch_size", "max_tokens"), [(1, 10_000), (3, 10_000), (64, 64), (64, 10_000)])
+def test_onnx_batching_and_order_do_not_change_scores(onnx_dir: Path, batch_size: int, max_tokens: int) -> None:
+    fast = OnnxEncoderModel.load(onnx_dir, file=ONNX_FP32)
+    reference = fast.predict_proba_texts(TEXTS)
+    fast.batch_size, fast.max_tokens = batch_size, max_tokens
+    np.testing.assert_allclose(fast.predict_proba_texts(TEXTS), reference, atol=1e-6)
+    np.testing.assert_allclose(fast.predict_proba_texts(TEXTS[::-1])[::-1], reference, atol=1e-6)
+
+
+def test_onnx_run_hook_sees_every_sequence(onnx_dir: Path) -> None:
+    fast = OnnxEncoderModel.load(onnx_dir)
+    seen: list[int] = []
+    fast.on_run = lambda ids, mask, seconds: seen.append(int(mask.shape[0]))
+    fast.batch_size = 4
+    fast.predict_proba_texts(TEXTS)
+    assert sum(seen) == len(TEXTS) and max(seen) <= 4
+
+
+def test_onnx_raw_tokenizer_matches_transformers(tiny_encoder_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    auto = AutoTokenizer.from_pretrained(str(tiny_encoder_dir))
+    raw = RawTokenizer.load(tiny_encoder_dir)
+    assert raw(TEXTS)["input_ids"] == auto(TEXTS, add_special_tokens=False)["input_ids"]
+    assert (raw.cls_token_id, raw.sep_token_id, raw.pad_token_id) == (
+        auto.cls_token_id, auto.sep_token_id, auto.pad_token_id)
+
+
+def test_onnx_stale_graph_is_ignored(onnx_dir: Path, tmp_path: Path) -> None:
+    stale = tmp_path / "stale"
+    shutil.copytree(onnx_dir, stale)
+    meta = json.loads((stale / ONNX_META).read_text("utf-8"))
+    meta["weights_sha256"] = "0" * 64
+    (stale / ONNX_META).write_text(json.dumps(meta), "utf-8")
+    assert fast_artifact(stale) is None
+    (stale / ONNX_META).unlink()
+    assert fast_artifact(stale) is None
+
+
+def test_onnx_load_refuses_a_folder_without_graph(tiny_encoder_dir: Path) -> None:
+    assert fast_artifact(tiny_encoder_dir) is None
+    with pytest.raises(ModelError, match="training.export"):
+        OnnxEncoderModel.load(tiny_encoder_dir)
+
+
+def test_onnx_export_skips_up_to_date_graphs(onnx_dir: Path) -> None:
+    from training.export import ExportOptions, export_encoder
+
+    said: list[str] = []
+    before = (onnx_dir / ONNX_INT8).stat().st_mtime_ns
+    export_encoder(onnx_dir, ExportOptions(check=0), TEXTS, log=said.append)
+    assert "up to date" in said[0] and (onnx_dir / ONNX_INT8).stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("lengths", [[], [5], [3, 9, 1, 7, 7, 2], list(range(40, 0, -1))])
+@pytest.mark.parametrize(("batch_size", "max_tokens"), [(1, 100), (4, 100), (16, 20)])
+def test_onnx_micro_batches_cover_each_note_once_in_length_order(
+    lengths: list[int], batch_size: int, max_tokens: int
+) -> None:
+    batches = list(micro_batches(lengths, batch_size, max_tokens))
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(len(lengths)))
+    assert [lengths[i] for i in flat] == sorted(lengths)
+    for b in batches:
+        assert 1 <= len(b) <= batch_size
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= max_tokens
+
+
+def test_onnx_int8_scores_of_a_note_do_not_depend_on_its_batch(onnx_dir: Path) -> None:
+    fast = OnnxEncoderModel.load(onnx_dir)
+    assert fast.batch_size == 1  # dynamic int8 scales activations per run: one note per run
+    together = fast.predict_proba_texts(TEXTS)
+    for i, text in enumerate(TEXTS):
+        np.testing.assert_array_equal(fast.predict_proba_texts([text])[0], together[i])
+    assert OnnxEncoderModel.load(onnx_dir, file=ONNX_FP32).batch_size > 1
