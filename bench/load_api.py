@@ -3,8 +3,8 @@
 Starts ``python -m serving.app serve`` on 127.0.0.1 (a free port; never another interface) with
 the given model, waits for ``/readyz``, then
 
-1. sends N requests (default 2,000) from C concurrent clients (default 32; bounded
-   ``httpx.AsyncClient`` s with C connections in all, in ``--client-procs`` processes), each
+1. sends N requests (default 2,000) from C concurrent clients (default 32 kept-alive
+   connections of a lean asyncio HTTP/1.1 client, in ``--client-procs`` processes), each
    ``--notes-per-request`` notes (1 -> the single-note route, more -> the batch route);
 2. sends ``--single`` requests (default 200) one after another from one client;
 
@@ -109,28 +109,62 @@ def request_body(notes: list[dict[str, Any]], i: int, per_request: int) -> tuple
     return "/v1/moderate/batch", {"notes": batch}
 
 
+def _request_bytes(path: str, body: Any) -> bytes:
+    data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    head = (f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n")
+    return head.encode("ascii") + data
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    request: bytes) -> str:
+    """Send one request on a kept-alive connection and read the whole response; its status."""
+    writer.write(request)
+    await writer.drain()
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionResetError("the server closed the connection")
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return status_line.split()[1].decode("ascii")
+
+
 async def _load(url: str, notes: list[dict[str, Any]], ids: range, concurrency: int,
                 per_request: int) -> tuple[list[float], Counter[str]]:
-    """Send the requests ``ids`` from ``concurrency`` workers sharing one bounded client."""
+    """Send the requests ``ids`` from ``concurrency`` kept-alive connections.
+
+    A deliberately lean HTTP/1.1 client (bodies serialised before the clock starts, only the
+    status line and Content-Length parsed): it shares the machine's cores with the server, so
+    every millisecond of client CPU is one the server does not get. httpx's async client costs
+    about 8 ms of CPU per request here, which made the client, not the server, the limit."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    requests = {i: _request_bytes(*request_body(notes, i, per_request)) for i in ids}
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     todo = iter(ids)
 
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-        async def worker() -> None:
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
             for i in todo:
-                path, body = request_body(notes, i, per_request)
                 t0 = time.perf_counter()
                 try:
-                    r = await client.post(path, json=body)
-                    statuses[str(r.status_code)] += 1
-                except httpx.HTTPError as exc:
+                    status = await asyncio.wait_for(_exchange(reader, writer, requests[i]), 60)
+                except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
                     statuses[type(exc).__name__] += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, int(port))
                     continue
+                statuses[status] += 1
                 latencies.append((time.perf_counter() - t0) * 1000)
+        finally:
+            writer.close()
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     return latencies, statuses
 
 
@@ -143,8 +177,7 @@ def _client_process(url: str, notes: list[dict[str, Any]], ids: range, concurren
 
 def run_load(url: str, notes: list[dict[str, Any]], n: int, concurrency: int, per_request: int,
              procs: int = 1, server_pid: int | None = None) -> dict[str, Any]:
-    """N requests at ``concurrency``, split over ``procs`` client processes (httpx's async
-    client costs a few ms of CPU per request: one process may be the bottleneck)."""
+    """N requests at ``concurrency``, split over ``procs`` client processes."""
     procs = max(1, min(procs, concurrency, n))
     shares = [range(k, n, procs) for k in range(procs)]
     per_proc = [concurrency // procs + (k < concurrency % procs) for k in range(procs)]
