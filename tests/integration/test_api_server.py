@@ -111,7 +111,7 @@ def test_api_schemathesis_against_served_spec(lexical_dir: Path, tmp_path: Path)
     validated by the server)."""
     cli = Path(sys.executable).with_name("schemathesis")
     if not cli.exists():
-        pytest.skip("schemathesis is not installed in this environment (dev extra)")
+        pytest.fail(f"schemathesis is missing ({cli}): install the dev extra (make test does)")
     app = create_app(Settings(model=lexical_dir, max_text_chars=2_000, max_body_bytes=256 * 1024))
     with live_server(app) as (url, _, _):
         t0 = time.monotonic()
