@@ -65,6 +65,13 @@ class EncoderMeter:
         self.padded_flops += self.dims.flops(np.full(m.shape[0], m.shape[1]))
         self.seconds += seconds
 
+    def record_runs(self, runs: Any, seconds: float) -> None:
+        """The ONNX backend's hook: every run's ``(input_ids, mask)``, and the wall seconds they
+        took together (runs may overlap, so their own times would count some seconds twice)."""
+        for input_ids, mask in runs:
+            self.record(input_ids, mask, 0.0)
+        self.seconds += seconds
+
     def attach_torch(self, module: Any) -> None:
         """Time every forward of a torch module called with ``input_ids``/``attention_mask``."""
 

@@ -115,7 +115,7 @@ def run_score(args: argparse.Namespace) -> dict[str, Any]:
     for enc in encoders:
         assert meter is not None
         if isinstance(enc, OnnxEncoderModel):
-            enc.on_run = meter.record
+            enc.on_run = meter.record_runs
         else:
             meter.attach_torch(enc.model)
     out = Path(args.out) / f"verdicts-{args.mode}.jsonl"

@@ -84,10 +84,21 @@ def test_onnx_batching_and_order_do_not_change_scores(onnx_dir: Path, batch_size
 def test_onnx_run_hook_sees_every_sequence(onnx_dir: Path) -> None:
     fast = OnnxEncoderModel.load(onnx_dir)
     seen: list[int] = []
-    fast.on_run = lambda ids, mask, seconds: seen.append(int(mask.shape[0]))
+    fast.on_run = lambda runs, seconds: seen.extend(int(mask.shape[0]) for _, mask in runs)
     fast.batch_size = 4
     fast.predict_proba_texts(TEXTS)
     assert sum(seen) == len(TEXTS) and max(seen) <= 4
+
+
+def test_onnx_parallel_runs_give_the_same_logits_bit_for_bit(onnx_dir: Path) -> None:
+    fast = OnnxEncoderModel.load(onnx_dir)
+    assert fast.batch_size == 1 and fast.parallel_runs >= 1
+    fast.parallel_runs = 1
+    alone = fast.logits(TEXTS * 3)
+    fast.parallel_runs = 2
+    together = fast.logits(TEXTS * 3)
+    assert fast._pool is not None  # the runs did go through the pool
+    np.testing.assert_array_equal(together, alone)
 
 
 def test_onnx_raw_tokenizer_matches_transformers(tiny_encoder_dir: Path) -> None:
