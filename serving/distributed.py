@@ -13,8 +13,10 @@ Reading: JSONL is read as raw lines (a broken line, bytes that are not UTF-8 or 
 becomes an error row, never a failed job) and Parquet batch by batch; both keep the 1-based row
 number of :func:`classifier.formats.read_records`. Every line is parsed into a note inside the
 actors with the local engine's own parser, so verdicts and error rows match ``score_file``'s row
-for row (an encoder's scores may differ in the sixth decimal: Ray cuts batches elsewhere). The input may be a local path or any URI Ray reads (``s3://``,
-``gs://``, ``hdfs://``, ``local://``); on a cluster it must be readable by every node.
+for row (byte for byte on the fast path; with ``exact`` torch pads per batch and Ray cuts batches
+elsewhere, so an encoder's score may differ in the sixth decimal). The input may be a local path
+or any URI Ray reads (``s3://``, ``gs://``, ``hdfs://``, ``local://``); on a cluster it must be
+readable by every node.
 
 Writing: the driver writes one verdicts file and one errors file (JSONL, CSV or Parquet by
 extension) to ``NAME.partial`` first and renames them only after the count check: verdicts +
