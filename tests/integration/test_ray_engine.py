@@ -270,3 +270,18 @@ def test_ray_actor_loads_the_exact_or_the_fast_path_as_asked(messy_jsonl: Path) 
     exact = _ScoreActor(shipped, None, None, "jsonl", 100_000, exact=True).pipeline.model_version
     assert "+cascade(" in fast
     assert "+" not in exact and fast.startswith(exact)
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_ray_engine_matches_local_engine_byte_for_byte_on_the_shipped_model(tmp_path: Path) -> None:
+    from tests.conftest import REPO
+
+    src = tmp_path / "notes.jsonl"
+    lines = (REPO / "training" / "data" / "seed_w5.jsonl").read_text("utf-8").splitlines()
+    src.write_text("\n".join(lines[:60]) + "\n", "utf-8")
+    pipeline = Pipeline.load()  # the shipped model on its default (fast) path
+    local = score_file(pipeline, src, tmp_path / "local.jsonl", batch_size=16, progress=False)
+    ray = score_with_ray(src, tmp_path / "ray.jsonl", batch_size=7, num_actors=1)
+    assert (ray.scored, ray.failed) == (local.scored, local.failed) == (60, 0)
+    assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert ray.versions == (pipeline.model_version, pipeline.policy.version)
