@@ -394,6 +394,42 @@ def write_cascade(model_dir: Path, result: dict[str, Any]) -> None:
     cfg[CONFIG_KEY] = {"first": result["first"], "first_version": result["first_version"],
                        "tau": result["tau"]}
     cfg_path.write_text(json.dumps(cfg, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    card = Path(model_dir) / "MODEL_CARD.md"
+    if card.is_file():
+        card.write_text(card_with_fast_path(card.read_text("utf-8"), result), "utf-8")
+
+
+FAST_SECTION = "## Default fast path"
+
+
+def card_with_fast_path(card: str, result: dict[str, Any]) -> str:
+    """``card`` (a MODEL_CARD.md) with its fast-path section replaced by one for ``result`` (a
+    :func:`tune_cascade` result), placed before "## Known limits" (or at the end)."""
+    if FAST_SECTION in card:  # drop the old section, up to the next one
+        head, _, rest = card.partition(FAST_SECTION)
+        nxt = rest.find("\n## ")
+        card = head.rstrip("\n") + "\n\n" + (rest[nxt + 1:] if nxt >= 0 else "")
+    rows = [("| split / path | share settled by first | macro-F1 combined | undisclosed_ad F1 combined "
+            "| macro-F1 model |"), "|---|---|---|---|---|"]
+    for split in ("val", "test_authored", "test"):
+        for path in ("exact", "int8", "fast"):
+            r = result.get(split, {}).get(path)
+            if r is not None:
+                rows.append(f"| {split} / {path} | {r['share_first']:.1%} | {r['macro_f1_combined']:.4f} | "
+                            f"{r['ad_f1_combined']:.4f} | {r['macro_f1_model']:.4f} |")
+    section = "\n".join([
+        FAST_SECTION,
+        (f"`notecheck` scores with the encoder's ONNX int8 graph behind a cascade: `{result['first']}` "
+        f"({result['first_version']}) settles a note when its top probability reaches tau = "
+        f"{result['tau']:g}; the rest go to the whole model. tau was chosen on the validation split "
+        f"only (the lowest tau keeping validation macro-F1 within {result['max_drop']:g} of the exact "
+        "path); the test rows are reported, never used. `--exact` runs the full model (torch fp32, "
+        "no cascade), whose figures are the Evaluation table above."), "", *rows, "", ""])
+    marker = "## Known limits"
+    if marker in card:
+        head, _, tail = card.partition(marker)
+        return head + section + marker + tail
+    return card.rstrip("\n") + "\n\n" + section
 
 
 # -- command line -----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from classifier.model import MODEL_FILE
 from classifier.rules import Policy
 from classifier.signals import Lexicon
 from classifier.types import LABELS
@@ -197,6 +198,9 @@ def reevaluate(model_dir: Path, log: Any = print) -> dict[str, Any]:
     for split in ("test_authored", "test"):
         if split in report:
             log(format_metrics(f"{split} / combined", report[split]["combined"]))
+    if json.loads((model_dir / MODEL_FILE).read_text("utf-8")).get("cascade"):
+        log(f"the card's fast-path figures were dropped with the old splits; refresh them with "
+            f"`python -m training.export {model_dir} --skip-export --cascade lexical --write`")
     return report
 
 

@@ -158,3 +158,19 @@ def test_onnx_int8_scores_of_a_note_do_not_depend_on_its_batch(onnx_dir: Path) -
     for i, text in enumerate(TEXTS):
         np.testing.assert_array_equal(fast.predict_proba_texts([text])[0], together[i])
     assert OnnxEncoderModel.load(onnx_dir, file=ONNX_FP32).batch_size > 1
+
+
+def test_onnx_cascade_section_in_the_model_card_is_replaced_not_repeated() -> None:
+    from training.export import FAST_SECTION, card_with_fast_path
+
+    row = {"share_first": 0.5, "macro_f1_combined": 0.9, "ad_f1_combined": 0.8, "macro_f1_model": 0.7}
+    result = {"first": "lexical", "first_version": "lex@1", "tau": 0.9, "max_drop": 0.005,
+              "val": {"exact": row, "fast": row}, "test": {"exact": row, "int8": row, "fast": row}}
+    card = "# Card\n\n## Evaluation\nx\n\n## Known limits\n- y\n"
+    once = card_with_fast_path(card, result)
+    twice = card_with_fast_path(once, {**result, "tau": 0.8})
+    assert once.count(FAST_SECTION) == twice.count(FAST_SECTION) == 1
+    assert once.index(FAST_SECTION) < once.index("## Known limits")
+    assert "tau = 0.8" in twice and "tau = 0.9" not in twice
+    assert "| test / fast | 50.0% | 0.9000 | 0.8000 | 0.7000 |" in twice
+    assert twice.endswith("## Known limits\n- y\n")
