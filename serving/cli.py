@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands")
 
     p = sub.add_parser("score", help="score a dump of notes (JSONL/JSON/CSV/Parquet, crawler exports)")
-    p.add_argument("input", type=Path, help="the dump to score")
+    p.add_argument("input", help="the dump to score (with --engine ray also a URI: s3://, gs://, ...)")
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="verdicts file; .jsonl, .csv or .parquet by extension")
     p.add_argument("--errors", type=Path, help="bad records go here (default: OUTPUT.errors.jsonl)")
@@ -109,13 +109,13 @@ def _run_score(args: argparse.Namespace) -> int:
     if args.address is not None:
         print("notecheck: error: --address needs --engine ray", file=sys.stderr)
         return EXIT_USAGE
-    if not args.input.exists():
-        print(f"notecheck: error: input {str(args.input)!r} does not exist", file=sys.stderr)
+    if not Path(args.input).exists():
+        print(f"notecheck: error: input {args.input!r} does not exist", file=sys.stderr)
         return EXIT_FAILED
     pipeline = _load_pipeline(args)
     try:
         summary = score_file(
-            pipeline, args.input, args.output, errors=args.errors, fmt=args.fmt, resume=args.resume,
+            pipeline, Path(args.input), args.output, errors=args.errors, fmt=args.fmt, resume=args.resume,
             batch_size=args.batch_size, limit=args.limit, progress=not args.no_progress,
             max_chars=args.max_chars,
         )
@@ -147,7 +147,7 @@ def _run_score_ray(args: argparse.Namespace) -> int:
 
     try:
         summary = score_with_ray(
-            str(args.input), args.output, errors=args.errors, fmt=args.fmt, model=args.model,
+            args.input, args.output, errors=args.errors, fmt=args.fmt, model=args.model,
             policy=args.policy, lexicon=args.lexicon, address=args.address,
             batch_size=args.batch_size, num_actors=args.num_actors, max_chars=args.max_chars,
             progress=not args.no_progress, exact=args.exact,

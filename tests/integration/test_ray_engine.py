@@ -285,3 +285,23 @@ def test_ray_engine_matches_local_engine_byte_for_byte_on_the_shipped_model(tmp_
     assert (ray.scored, ray.failed) == (local.scored, local.failed) == (60, 0)
     assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
     assert ray.versions == (pipeline.model_version, pipeline.policy.version)
+
+
+def test_cli_score_engine_ray_passes_a_uri_through_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import serving.distributed
+    from serving.batch import Summary
+    from serving.cli import main
+
+    seen: list[Any] = []
+
+    def fake(input_path: Any, output: Path, **kwargs: Any) -> Summary:
+        seen.append(input_path)
+        return Summary(scored=1, output=str(output), errors="e", versions=("m@1", "p@1"))
+
+    monkeypatch.setattr(serving.distributed, "score_with_ray", fake)
+    uri = "s3://bucket/notes/2026-11.jsonl"
+    assert main(["score", uri, "-o", str(tmp_path / "o.jsonl"), "--engine", "ray"]) == 0
+    assert seen == [uri]  # not a Path, which would fold "//" into "/"
+    assert "model m@1 | policy p@1" in capsys.readouterr().out
