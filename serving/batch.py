@@ -253,8 +253,20 @@ def _score_safely(pipeline: Pipeline, notes: list[Note]) -> list[Verdict | str]:
         return results
 
 
+def json_line(obj: dict[str, Any]) -> str:
+    """One output line as both engines write it: JSON in UTF-8, except that a record holding a
+    lone surrogate (an input's ``\\ud800`` escape, e.g. in a note id) is written with ASCII
+    escapes, as it came in, instead of failing the run."""
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj, ensure_ascii=True)
+    return text
+
+
 def _write_line(f: IO[bytes], obj: dict[str, Any]) -> None:
-    f.write(json.dumps(obj, ensure_ascii=False).encode("utf-8") + b"\n")
+    f.write(json_line(obj).encode("utf-8") + b"\n")
 
 
 def _truncate(path: Path, size: int) -> None:

@@ -56,7 +56,14 @@ from classifier.notes import DEFAULT_MAX_CHARS
 from classifier.pipeline import Pipeline
 from classifier.types import Verdict
 from classifier.writers import open_writer
-from serving.batch import JSONL_SUFFIXES, Summary, default_errors_path, error_row, score_records
+from serving.batch import (
+    JSONL_SUFFIXES,
+    Summary,
+    default_errors_path,
+    error_row,
+    json_line,
+    score_records,
+)
 
 __all__ = ["ray_session", "score_with_ray"]
 
@@ -113,21 +120,12 @@ class _ScoreActor:
         return out
 
 
-def _dumps(obj: dict[str, Any]) -> str:
-    text = json.dumps(obj, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates from \\ud800 escapes: keep them escaped
-        text = json.dumps(obj, ensure_ascii=True)
-    return text
-
-
 def _result_table(verdicts: list[tuple[int, Verdict]], errors: list[RowError]) -> Any:
     import pyarrow as pa
 
     rows: list[tuple[int, str, str | None, str | None, str]] = [
-        (r, "verdict", v.label, v.decision, _dumps(v.to_dict())) for r, v in verdicts]
-    rows += [(e.row, "error", None, None, _dumps(error_row(e))) for e in errors]
+        (r, "verdict", v.label, v.decision, json_line(v.to_dict())) for r, v in verdicts]
+    rows += [(e.row, "error", None, None, json_line(error_row(e))) for e in errors]
     cols = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
     types = [pa.int64(), pa.string(), pa.string(), pa.string(), pa.string()]
     return pa.table([pa.array(c, t) for c, t in zip(cols, types, strict=True)],

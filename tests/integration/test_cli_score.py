@@ -174,3 +174,14 @@ def test_cli_console_script_runs(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert n_lines(out) == n_lines(EXAMPLE)
+
+
+def test_cli_note_id_with_a_lone_surrogate_is_scored_not_fatal(tmp_path: Path, lexical_dir: Path) -> None:
+    src = tmp_path / "dump.jsonl"
+    src.write_text('{"id": "s\\ud800", "text": "今天去公园散步"}\n{"id": "t", "text": "好天气"}\n', "utf-8")
+    out = tmp_path / "out.jsonl"
+    assert score(src, "-o", out, "--model", lexical_dir) == 0
+    raw = out.read_bytes().splitlines()
+    assert b'"id": "s\\ud800"' in raw[0]  # kept escaped, as it came in
+    assert [v["id"] for v in read_jsonl(out)] == ["s\ud800", "t"]
+    assert n_lines(tmp_path / "out.errors.jsonl") == 0
