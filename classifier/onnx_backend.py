@@ -89,8 +89,8 @@ def fast_artifact(path: Path | str, file: str = ONNX_INT8) -> Path | None:
     return graph
 
 
-def default_threads() -> int:
-    """The CPUs this process may run on."""
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask; all CPUs where there is none)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
@@ -106,7 +106,7 @@ def session_options(threads: int | None = None, *, spin: bool = False) -> Any:
     import onnxruntime as ort
 
     so = ort.SessionOptions()
-    so.intra_op_num_threads = threads or default_threads()
+    so.intra_op_num_threads = threads or available_cpus()
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -204,7 +204,7 @@ class OnnxEncoderModel(EncoderModel):
         self.precision = precision
         self.max_tokens = max_tokens
         self.on_run: RunHook | None = None
-        self.parallel_runs = min(2, default_threads())
+        self.parallel_runs = min(2, available_cpus())
         self._pool: ThreadPoolExecutor | None = None
 
     @property

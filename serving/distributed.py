@@ -53,6 +53,7 @@ from classifier.formats import (
     record_from_mapping,
 )
 from classifier.notes import DEFAULT_MAX_CHARS
+from classifier.onnx_backend import available_cpus
 from classifier.pipeline import Pipeline
 from classifier.types import Verdict
 from classifier.writers import open_writer
@@ -222,13 +223,6 @@ def _read(source: str, fmt: str, max_chars: int) -> Any:
 # ----------------------------------------------------------------------------- the job
 
 
-def _local_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 @contextmanager
 def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[None]:
     """Connect to Ray for the duration of the block.
@@ -250,7 +244,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
         ray.init(address=address, **common)
     else:
         with _loopback_only():
-            ray.init(num_cpus=num_cpus or _local_cpus(), include_dashboard=False, **common)
+            ray.init(num_cpus=num_cpus or available_cpus(), include_dashboard=False, **common)
     try:
         yield
     finally:
@@ -337,7 +331,7 @@ def score_with_ray(
     import ray.exceptions
 
     needed = num_actors * num_cpus_per_actor + 1  # the actors, and one CPU to read with
-    with ray_session(address, num_cpus=max(_local_cpus(), math.ceil(needed))), \
+    with ray_session(address, num_cpus=max(available_cpus(), math.ceil(needed))), \
             _quiet_data_context(progress):
         _check_cpus(needed, num_actors, num_cpus_per_actor, strict=address is None)
         started = time.perf_counter()
