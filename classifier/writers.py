@@ -12,7 +12,7 @@ from typing import IO, Any, Protocol, Self
 
 from classifier.errors import FormatError, InputError
 
-__all__ = ["RecordWriter", "open_writer"]
+__all__ = ["RecordWriter", "json_line", "open_writer"]
 
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".jl": "jsonl", ".json": "json",
                ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -65,13 +65,36 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def json_line(row: Any) -> str:
+    """One record as a line of JSON, as every output writes it: UTF-8 text, except that a record
+    holding a lone surrogate (an input's ``\\ud800`` escape, e.g. in a note id) is written with
+    ASCII escapes, as it came in, instead of failing the run."""
+    line = json.dumps(row, ensure_ascii=False, default=_json_default)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(row, ensure_ascii=True, default=_json_default)
+    return line
+
+
+def _text(value: str) -> str:
+    """``value`` if it is valid UTF-8 text; a lone surrogate becomes the escape ``\\ud800``."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 def _flat(value: Any) -> Any:
-    """A cell value: scalars stay, nested values become JSON text."""
-    if value is None or isinstance(value, (str, bool, int, float)):
+    """A cell value: scalars stay, nested values become JSON text; text is always valid UTF-8."""
+    if isinstance(value, str):
+        return _text(value)
+    if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, (Mapping, list, tuple, set, frozenset)) or is_dataclass(value):
-        return json.dumps(value, ensure_ascii=False, default=_json_default)
-    return str(value)
+        return json_line(value)
+    return _text(str(value))
 
 
 class _BaseWriter:
@@ -92,12 +115,7 @@ class _JsonlWriter(_BaseWriter):
 
     def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
         for row in rows:
-            try:
-                line = json.dumps(row, ensure_ascii=False, default=_json_default)
-                line.encode("utf-8")
-            except UnicodeEncodeError:  # lone surrogates: fall back to \\u escapes
-                line = json.dumps(row, ensure_ascii=True, default=_json_default)
-            self._f.write(line + "\n")
+            self._f.write(json_line(row) + "\n")
 
     def close(self) -> None:
         if not self._f.closed:

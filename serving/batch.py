@@ -25,7 +25,7 @@ from typing import IO, Any
 from classifier.formats import Record, RowError, count_records, detect_format, read_records
 from classifier.pipeline import Pipeline
 from classifier.types import Note, Verdict
-from classifier.writers import open_writer
+from classifier.writers import json_line, open_writer
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
@@ -251,18 +251,6 @@ def _score_safely(pipeline: Pipeline, notes: list[Note]) -> list[Verdict | str]:
             except Exception as exc:  # noqa: BLE001 - recorded in the errors file
                 results.append(f"{type(exc).__name__}: {exc}")
         return results
-
-
-def json_line(obj: dict[str, Any]) -> str:
-    """One output line as both engines write it: JSON in UTF-8, except that a record holding a
-    lone surrogate (an input's ``\\ud800`` escape, e.g. in a note id) is written with ASCII
-    escapes, as it came in, instead of failing the run."""
-    text = json.dumps(obj, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = json.dumps(obj, ensure_ascii=True)
-    return text
 
 
 def _write_line(f: IO[bytes], obj: dict[str, Any]) -> None:

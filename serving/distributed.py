@@ -56,13 +56,12 @@ from classifier.notes import DEFAULT_MAX_CHARS
 from classifier.onnx_backend import available_cpus
 from classifier.pipeline import Pipeline
 from classifier.types import Verdict
-from classifier.writers import open_writer
+from classifier.writers import json_line, open_writer
 from serving.batch import (
     JSONL_SUFFIXES,
     Summary,
     default_errors_path,
     error_row,
-    json_line,
     score_records,
 )
 

@@ -185,3 +185,23 @@ def test_cli_note_id_with_a_lone_surrogate_is_scored_not_fatal(tmp_path: Path, l
     assert b'"id": "s\\ud800"' in raw[0]  # kept escaped, as it came in
     assert [v["id"] for v in read_jsonl(out)] == ["s\ud800", "t"]
     assert n_lines(tmp_path / "out.errors.jsonl") == 0
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_cli_lone_surrogate_id_in_csv_and_parquet_output_is_escaped(
+    tmp_path: Path, lexical_dir: Path, suffix: str
+) -> None:
+    src = tmp_path / "dump.jsonl"
+    src.write_text('{"id": "s\\ud800", "text": "今天去公园散步"}\n{"id": "t", "text": "好天气"}\n', "utf-8")
+    out = tmp_path / f"out{suffix}"
+    assert score(src, "-o", out, "--model", lexical_dir) == 0
+    if suffix == ".csv":
+        import csv
+
+        with out.open(encoding="utf-8") as f:
+            ids = [row["id"] for row in csv.DictReader(f)]
+    else:
+        import pyarrow.parquet as pq
+
+        ids = pq.read_table(out).column("id").to_pylist()
+    assert ids == ["s\\ud800", "t"]  # the escape as text: these formats hold valid UTF-8 only
