@@ -34,17 +34,23 @@ def head_tail(ids: list[int], budget: int, head_fraction: float) -> list[int]:
     return ids[:head] + (ids[len(ids) - tail :] if tail else [])
 
 
-def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
-    """Right-padded ``input_ids`` and ``attention_mask`` tensors for some token id sequences."""
-    import torch
-
+def pad_numpy(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Right-padded ``input_ids`` and ``attention_mask`` arrays (int64) for some id sequences."""
     width = max(len(s) for s in seqs)
-    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    input_ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(seqs), width), dtype=np.int64)
     for row, seq in enumerate(seqs):
-        input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        input_ids[row, : len(seq)] = seq
         mask[row, : len(seq)] = 1
     return input_ids, mask
+
+
+def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
+    """:func:`pad_numpy` as torch tensors (``torch.long``)."""
+    import torch
+
+    input_ids, mask = pad_numpy(seqs, pad_id)
+    return torch.from_numpy(input_ids), torch.from_numpy(mask)
 
 
 class EncoderModel:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from classifier.encoder import EncoderModel
+from classifier.encoder import EncoderModel, pad_numpy
 from classifier.errors import ModelError
 from classifier.model import read_model_config, require_files
 from classifier.types import LABELS
@@ -156,17 +156,6 @@ class RawTokenizer:
         del verbose  # accepted for call compatibility with transformers tokenizers
         encodings = self.backend.encode_batch(list(texts), add_special_tokens=add_special_tokens)
         return {"input_ids": [e.ids for e in encodings]}
-
-
-def pad_numpy(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[IntArray, IntArray]:
-    """Right-padded ``input_ids`` and ``attention_mask`` arrays (int64) for some id sequences."""
-    width = max(len(s) for s in seqs)
-    input_ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(seqs), width), dtype=np.int64)
-    for row, seq in enumerate(seqs):
-        input_ids[row, : len(seq)] = seq
-        mask[row, : len(seq)] = 1
-    return input_ids, mask
 
 
 def micro_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> Iterator[list[int]]:

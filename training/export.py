@@ -153,7 +153,8 @@ def quantize(src: Path, dst: Path, opts: ExportOptions) -> None:
 def _session_logits(graph: Path, ids: Sequence[Sequence[int]], pad: int) -> FloatArray:
     import onnxruntime as ort
 
-    from classifier.onnx_backend import pad_numpy, session_options
+    from classifier.encoder import pad_numpy
+    from classifier.onnx_backend import session_options
 
     sess = ort.InferenceSession(str(graph), session_options(), providers=["CPUExecutionProvider"])
     out = []
