@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -51,13 +52,30 @@ def softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float64)
 
 
+# Surface style that says nothing about a commercial relationship, removed from what a model reads
+# (the rules still see it): the crawler's ``[话题]`` topic markers, the platform's emoji codes
+# (``[笑哭R]``, ``[doge]``) and pictographic emoji. Authored training notes used emoji far more in
+# ads than in sharing; on a real feed emoji are house style, so a model must not learn them.
+_STYLE_RE = re.compile(
+    r"\[[^\[\]\s#@]{1,8}\]"
+    "|[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff\u3030\u303d\u3297\u3299]"
+)
+_SPACES_RE = re.compile(r"[ \t]{2,}")
+
+
 def model_text(note: Note) -> str:
-    """The text a model reads: normalised title and body, one line apart."""
+    """The text a model reads: normalised title and body, one line apart, without the surface
+    style in :data:`_STYLE_RE` (topic markers, emoji codes, emoji)."""
     from classifier.normalize import normalize
 
-    title = normalize(note.title).text.strip()
-    body = normalize(note.text).text.strip()
+    title = _plain(normalize(note.title).text)
+    body = _plain(normalize(note.text).text)
     return f"{title}\n{body}" if title else body
+
+
+def _plain(text: str) -> str:
+    text = _STYLE_RE.sub(" ", text.replace("[话题]", ""))
+    return _SPACES_RE.sub(" ", text).strip()
 
 
 class PriorModel:
