@@ -23,6 +23,7 @@ and the counts ``mentions``, ``topics``, ``product_tags``.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -44,7 +45,7 @@ from classifier.types import LABELS, Note, Reason, Signal
 
 SIGNAL_KINDS = frozenset(
     {"disclosure", "counter_claim", "diversion", "price", "hard_sell", "channel", "absolute",
-     "efficacy", "vertical", "mention", "topic"}
+     "efficacy", "vertical", "selling", "object", "mention", "topic"}
 )
 NOTE_FACTS = frozenset(
     {"sponsor_flag", "author.account_type", "author.has_store", "author.followers",
@@ -142,15 +143,40 @@ class Rule(_Strict):
     add: dict[str, float] = Field(default_factory=dict)
     settle: str | None = None
     decision: Literal["review", "block"] | None = None
+    cap: Literal["pass", "review"] | None = None
+    """The most severe decision the verdict may get when the rule fires (applied after every
+    ``decision``): e.g. a verdict that rests on the model alone is never blocked."""
 
     @model_validator(mode="after")
     def _effects(self) -> Rule:
         unknown = [k for k in [*self.add, *([self.settle] if self.settle else [])] if k not in LABELS]
         if unknown:
             raise ValueError(f"unknown label(s) {unknown}; expected some of {list(LABELS)}")
-        if not self.add and self.settle is None and self.decision is None:
-            raise ValueError("a rule needs at least one effect: 'add', 'settle' or 'decision'")
+        if not self.add and self.settle is None and self.decision is None and self.cap is None:
+            raise ValueError("a rule needs at least one effect: 'add', 'settle', 'decision' or 'cap'")
         return self
+
+
+class Priors(_Strict):
+    """Label priors: ``model``, the label mix the model's probabilities are calibrated to (its
+    validation split); ``deployment``, the mix of the feed the policy runs on. Scores are moved
+    from the one to the other (Bayes: times ``deployment / model``, renormalised) before any rule."""
+
+    model: dict[str, float]
+    deployment: dict[str, float]
+
+    @model_validator(mode="after")
+    def _distributions(self) -> Priors:
+        for name, dist in (("model", self.model), ("deployment", self.deployment)):
+            if set(dist) != set(LABELS) or any(not 0.0 < v < 1.0 for v in dist.values()):
+                raise ValueError(f"priors.{name} must give every label of {list(LABELS)} a share in (0, 1), "
+                                 f"got {dist}")
+            if abs(sum(dist.values()) - 1.0) > 1e-3:
+                raise ValueError(f"priors.{name} must sum to 1, got {sum(dist.values()):.4f}")
+        return self
+
+    def log_ratio(self) -> dict[str, float]:
+        return {lab: math.log(self.deployment[lab] / self.model[lab]) for lab in LABELS}
 
 
 class Bands(_Strict):
@@ -170,6 +196,8 @@ class PolicySpec(_Strict):
     rules: list[Rule]
     model_weight: float = Field(default=1.0, gt=0.0, le=10.0)
     """Multiplies the model's log-probabilities before the rules' deltas are added."""
+    priors: Priors | None = None
+    """The deployment prior and the model's own (see :class:`Priors`); none: scores as the model gives them."""
 
     @model_validator(mode="after")
     def _consistent(self) -> PolicySpec:

@@ -59,7 +59,7 @@ __all__ = [
 
 LEXICON_KINDS: tuple[str, ...] = (
     "disclosure", "counter_claim", "diversion", "price", "hard_sell", "channel", "absolute",
-    "efficacy", "vertical",
+    "efficacy", "vertical", "selling", "object",
 )
 STRUCTURAL_KINDS: tuple[str, ...] = ("mention", "topic")
 MENTION_ENTRY = "MENTION"

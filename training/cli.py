@@ -47,6 +47,17 @@ def add_training_commands(sub: Any) -> None:
                    help="the full unoptimised model (torch fp32, no cascade), as `score --exact`")
     p.set_defaults(run=_run_eval)
 
+    p = sub.add_parser("retune", help="re-fit a model's policy (priors, rule weights, thresholds) on its "
+                                      "recorded validation split, without retraining")
+    p.add_argument("model", type=Path)
+    p.add_argument("--policy", type=Path, help="base policy (default: the packaged one)")
+    p.add_argument("--deployment-prior", type=_prior,
+                   help="label mix of the feed, e.g. sharing=0.84,undisclosed_ad=0.12,declared=0.04 "
+                        "(default: the base policy's)")
+    p.add_argument("--no-fit-rules", dest="fit_rules", action="store_false",
+                   help="keep the base policy's rule weights")
+    p.set_defaults(run=_run_retune)
+
     p = sub.add_parser("reevaluate", help="recompute a model folder's metrics and card on its recorded "
                                           "splits, from the current data files")
     p.add_argument("model", type=Path)
@@ -69,6 +80,30 @@ def _run_train(args: argparse.Namespace) -> int:
         print(f"notecheck train: error: {exc}", file=sys.stderr)
         return 2
     train(targs, log=lambda msg: print(msg, file=sys.stderr))
+    return 0
+
+
+def _prior(text: str) -> dict[str, float]:
+    """``sharing=0.84,undisclosed_ad=0.12,declared=0.04`` -> a dict (argparse type)."""
+    try:
+        out = {k.strip(): float(v) for k, v in (part.split("=", 1) for part in text.split(","))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected LABEL=SHARE,... (e.g. sharing=0.84,undisclosed_ad=0.12,declared=0.04), got {text!r}"
+        ) from None
+    return out
+
+
+def _run_retune(args: argparse.Namespace) -> int:
+    from training.trainer import retune
+
+    try:
+        retune(args.model, fit_rules=args.fit_rules, deployment=args.deployment_prior,
+               base_policy=args.policy, log=print)
+    except ValueError as exc:
+        print(f"notecheck retune: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"now run: notecheck reevaluate {args.model}")
     return 0
 
 

@@ -133,11 +133,8 @@ def train(args: TrainArgs, log: Any = print) -> Path:
     policy = base_policy
     if splits.val:
         val_proba = model.predict_proba([x.note for x in splits.val])
-        if args.fit_rules:
-            policy = fit_rule_weights(val_proba, splits.val, policy, lexicon)
-            log(f"rule weights fitted on validation: model_weight {policy.spec.model_weight}")
-        thresholds = tune_thresholds(val_proba, splits.val, policy, lexicon)
-        policy = policy.with_updates(thresholds=thresholds, version=f"{base_policy.version}+{args.name}")
+        policy = tune_policy(val_proba, splits.val, policy, lexicon, fit_rules=args.fit_rules, log=log)
+        policy = policy.with_updates(version=f"{base_policy.version}+{args.name}")
     report = evaluate(model, policy, lexicon, splits)
     for split in ("val", "test", "test_authored"):
         for mode in ("model:encoder", "model:lexical", "model", "rules", "combined"):
@@ -148,6 +145,48 @@ def train(args: TrainArgs, log: Any = print) -> Path:
     save_folder(args, model, policy, splits, report, time.perf_counter() - started)
     log(f"model written to {args.out}")
     return args.out
+
+
+def tune_policy(val_proba: Any, val: list[Example], policy: Policy, lexicon: Lexicon, *,
+                fit_rules: bool, log: Any = print) -> Policy:
+    """Fit a policy to a model on its validation split: the model's own label prior (the text
+    labels it was calibrated on) beside the deployment prior, then (optionally) the rule weights,
+    then the thresholds, all under the deployment prior."""
+    if policy.spec.priors is not None:
+        texts = [x.text_label for x in val]
+        model_prior = {lab: round(texts.count(lab) / len(texts), 4) for lab in LABELS}
+        model_prior["sharing"] = round(1.0 - model_prior["undisclosed_ad"] - model_prior["declared"], 4)
+        policy = policy.with_updates(priors={"model": model_prior,
+                                             "deployment": dict(policy.spec.priors.deployment)})
+        log(f"priors: model {model_prior} -> deployment {dict(policy.spec.priors.deployment)}")
+    if fit_rules:
+        policy = fit_rule_weights(val_proba, val, policy, lexicon)
+        log(f"rule weights fitted on validation: model_weight {policy.spec.model_weight}")
+    return policy.with_updates(thresholds=tune_thresholds(val_proba, val, policy, lexicon))
+
+
+def retune(model_dir: Path, *, fit_rules: bool, deployment: dict[str, float] | None = None,
+           base_policy: Path | None = None, log: Any = print) -> Policy:
+    """Re-fit a trained model's policy on its recorded validation split (the full ``--exact``
+    model's scores): after a change of rules, lexicon or deployment prior, without retraining.
+    Writes ``policy.json``; run ``notecheck reevaluate`` after it for the metrics and card."""
+    from classifier.pipeline import Pipeline
+
+    model_dir = Path(model_dir)
+    splits = assemble(recorded_args(model_dir))
+    pipeline = Pipeline.load(model_dir, exact=True)
+    policy = Policy.load(base_policy)
+    if deployment is not None:
+        if policy.spec.priors is None:
+            raise ValueError("the base policy has no priors to set a deployment prior on")
+        policy = policy.with_updates(priors={"model": dict(policy.spec.priors.model), "deployment": deployment})
+    val_proba = pipeline.model.predict_proba([x.note for x in splits.val])
+    policy = tune_policy(val_proba, splits.val, policy, pipeline.lexicon, fit_rules=fit_rules, log=log)
+    name = json.loads((model_dir / MODEL_FILE).read_text("utf-8")).get("name", model_dir.name)
+    policy = policy.with_updates(version=f"{Policy.load(base_policy).version}+{name}")
+    policy.save(model_dir / "policy.json")
+    log(f"policy {policy.version} -> {model_dir / 'policy.json'}: thresholds {policy.spec.thresholds}")
+    return policy
 
 
 def evaluate(model: Any, policy: Policy, lexicon: Lexicon, splits: Splits) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from classifier.decide import choose_label, combine
+from classifier.decide import choose_label, combine, prior_shift
 from classifier.model import PriorModel, model_text, softmax
 from classifier.pipeline import Pipeline
 from classifier.rules import Facts, Policy, RuleHit
@@ -48,17 +48,32 @@ def _prepare(proba: FloatArray, examples: Sequence[Example], policy: Policy, lex
         model_scores = dict(zip(LABELS, (float(v) for v in row), strict=True))
         hits: list[RuleHit] = policy.evaluate(Facts(x.note, extract_signals(x.note, lexicon), model_scores))
         settle = next((h.rule.settle for h in hits if h.rule.settle), None)
-        out.append(_Prepared(combine(model_scores, hits, policy.spec.model_weight), settle))
+        out.append(_Prepared(combine(model_scores, hits, policy.spec.model_weight, prior_shift(policy)), settle))
     return out
+
+
+def deployment_weights(examples: Sequence[Example], policy: Policy) -> FloatArray:
+    """Per-example weights that turn the examples' label mix into the policy's deployment prior
+    (importance weights ``deployment[y] / share[y]``); all ones when the policy has no priors."""
+    truth = [x.label for x in examples]
+    if policy.spec.priors is None or not truth:
+        return np.ones(len(truth))
+    share = {lab: truth.count(lab) / len(truth) for lab in LABELS}
+    dep = policy.spec.priors.deployment
+    return np.array([dep[y] / share[y] for y in truth])
 
 
 def tune_thresholds(
     proba: FloatArray, examples: Sequence[Example], policy: Policy, lexicon: Lexicon
 ) -> dict[str, float]:
-    """Per-label thresholds maximising the combined pipeline's validation macro-F1; among
-    equally good ones, those nearest 0.5 (validation plateaus say nothing about the extremes)."""
+    """Per-label thresholds maximising the combined pipeline's validation macro-F1, with the
+    validation examples weighted to the policy's deployment prior (so thresholds follow the
+    prior); among equally good ones, those nearest 0.5 (plateaus say nothing about the extremes)."""
+    from sklearn.metrics import f1_score
+
     prepared = _prepare(proba, examples, policy, lexicon)
     truth = [x.label for x in examples]
+    weights = deployment_weights(examples, policy)
     grid = np.round(np.arange(0.2, 0.851, 0.05), 2)
     best: tuple[float, float, dict[str, float]] = (-1.0, -1.0, {})
     for t_ad in grid:
@@ -66,8 +81,9 @@ def tune_thresholds(
             thresholds = {"undisclosed_ad": float(t_ad), "declared": float(t_decl)}
             trial = policy.with_updates(thresholds=thresholds)
             preds = [p.settle or choose_label(p.scores, [], trial) for p in prepared]
-            m = metrics(Scored(truth, preds, np.array([[p.scores[k] for k in LABELS] for p in prepared])))
-            key = (round(m["macro_f1"], 6), -abs(t_ad - 0.5) - abs(t_decl - 0.5))
+            f1 = f1_score(truth, preds, labels=list(LABELS), average="macro", sample_weight=weights,
+                          zero_division=0.0)
+            key = (round(float(f1), 6), -abs(t_ad - 0.5) - abs(t_decl - 0.5))
             if key > best[:2]:
                 best = (key[0], key[1], thresholds)
     return best[2]
@@ -146,16 +162,20 @@ def fit_rule_weights(
     y = np.array([LABELS.index(x.label) for x in examples])
     prior = np.array([[policy.rules[i].add.get(lab, 0.0) for lab in LABELS] for i in fitted])
     w0 = policy.spec.model_weight
+    shift = np.array([(prior_shift(policy) or {}).get(lab, 0.0) for lab in LABELS])
+    sw = deployment_weights(examples, policy)
+    sw = sw * len(sw) / sw.sum()
 
     def loss(theta: FloatArray) -> tuple[float, FloatArray]:
         w, deltas = theta[0], theta[1:].reshape(len(fitted), len(LABELS))
-        z = w * logp + fired @ deltas + fixed
+        z = w * logp + shift + fired @ deltas + fixed
         p = softmax(z)
-        nll = -np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).sum()
+        nll = -(sw * np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None))).sum()
         diff = deltas - prior
         penalty = 0.5 * strength * float((diff**2).sum() + (w - w0) ** 2)
         grad_z = p.copy()
         grad_z[np.arange(len(y)), y] -= 1.0
+        grad_z *= sw[:, None]
         grad_w = float((grad_z * logp).sum()) + strength * (w - w0)
         grad_d = fired.T @ grad_z + strength * diff
         return float(nll) + penalty, np.concatenate([[grad_w], grad_d.ravel()])

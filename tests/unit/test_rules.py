@@ -57,6 +57,16 @@ CASES = [
     ("R10-DECLARED-AD-LAW-RISK", PLAIN, [sig("absolute")], False),
     ("R11-EFFICACY-HIGH-RISK-VERTICAL", PLAIN, [sig("efficacy"), sig("vertical")], True),
     ("R11-EFFICACY-HIGH-RISK-VERTICAL", PLAIN, [sig("efficacy")], False),
+    ("R12-SELLING-UNDISCLOSED", PLAIN, [sig("selling")], True),
+    ("R12-SELLING-UNDISCLOSED", PLAIN, [sig("selling"), sig("disclosure")], False),
+    ("R12-SELLING-UNDISCLOSED", FLAGGED, [sig("selling")], False),
+    ("R13-NO-COMMERCIAL-ACT", PLAIN, [sig("price"), sig("hard_sell"), sig("absolute")], True),
+    ("R13-NO-COMMERCIAL-ACT", PLAIN, [sig("selling")], False),
+    ("R13-NO-COMMERCIAL-ACT", PLAIN, [sig("diversion")], False),
+    ("R13-NO-COMMERCIAL-ACT", PLAIN, [sig("disclosure")], False),
+    ("R13-NO-COMMERCIAL-ACT", FLAGGED, [], False),
+    ("R13-NO-COMMERCIAL-ACT", TAGGED_WITH_STORE, [], False),
+    ("R13-NO-COMMERCIAL-ACT", ENTERPRISE, [], False),
 ]
 
 
@@ -93,7 +103,26 @@ BAD_RULES = [
     ({"id": "BAD-FACT", "when": {"note": "author.age", "min": 1}, "add": {"declared": 1}}, "BAD-FACT",
      "unknown note fact"),
     ({"id": "BAD-DECISION", "when": {"signal": "price"}, "decision": "ban"}, "BAD-DECISION", "decision"),
+    ({"id": "BAD-CAP", "when": {"signal": "price"}, "cap": "block"}, "BAD-CAP", "cap"),
 ]
+
+
+@pytest.mark.parametrize(
+    ("priors", "message"),
+    [
+        ({"model": {"sharing": 0.5, "undisclosed_ad": 0.5}, "deployment": {"sharing": 0.8, "undisclosed_ad": 0.1,
+                                                                          "declared": 0.1}}, "priors.model"),
+        ({"model": {"sharing": 0.4, "undisclosed_ad": 0.3, "declared": 0.3},
+          "deployment": {"sharing": 0.8, "undisclosed_ad": 0.3, "declared": 0.1}}, "sum to 1"),
+        ({"model": {"sharing": 0.4, "undisclosed_ad": 0.6, "declared": 0.0},
+          "deployment": {"sharing": 0.8, "undisclosed_ad": 0.1, "declared": 0.1}}, "in (0, 1)"),
+    ],
+)
+def test_rules_bad_priors_are_refused(policy: Policy, priors: dict[str, object], message: str) -> None:
+    data = policy.to_dict()
+    data["priors"] = priors
+    with pytest.raises(PolicyError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Policy.from_dict(data)
 
 
 @pytest.mark.parametrize(("rule", "rule_id", "message"), BAD_RULES)
