@@ -109,7 +109,7 @@ def decide(
         if grounds is None:
             reasons.append(Reason(UNGROUNDED_RULE, "no commercial act found (selling, gifting, payment, "
                                                    "self-promotion, diversion): the model alone; never blocked"))
-            decision = min(decision, "review", key=DECISION_ORDER.__getitem__)  # type: ignore[assignment]
+            decision = min(decision, "review", key=DECISION_ORDER.__getitem__)
         else:
             reasons.append(Reason(GROUNDS_RULE, grounds.describe(), grounds.act_field,
                                   grounds.act_start, grounds.act_end))

@@ -164,6 +164,8 @@ class Priors(_Strict):
 
     model: dict[str, float]
     deployment: dict[str, float]
+    source: str = ""
+    """Where the deployment prior comes from (shown in model cards)."""
 
     @model_validator(mode="after")
     def _distributions(self) -> Priors:

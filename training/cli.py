@@ -35,6 +35,9 @@ def add_training_commands(sub: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument("--no-fit-rules", dest="fit_rules", action="store_false",
                    help="keep the policy's hand-set rule weights (default: refit them on validation)")
+    p.add_argument("--eval-data", type=Path, nargs="*", default=[],
+                   help="labelled files only evaluated (never trained or tuned on) and shown in the "
+                        "card, e.g. ../shared/data/real_notes/dev.jsonl")
     p.set_defaults(run=_run_train)
 
     p = sub.add_parser("eval", help="evaluate a model folder on a labelled file")
@@ -74,7 +77,8 @@ def _run_train(args: argparse.Namespace) -> int:
             version=args.version, seed=args.seed, epochs=args.epochs, lr=args.lr,
             batch_size=args.batch_size, max_length=args.max_length, layers=args.layers,
             patience=args.patience, max_train=args.max_train, resume=args.resume,
-            fit_rules=args.fit_rules, command=shlex.join(["notecheck", *args.argv]),
+            fit_rules=args.fit_rules, eval_data=args.eval_data,
+            command=shlex.join(["notecheck", *args.argv]),
         )
     except ValueError as exc:
         print(f"notecheck train: error: {exc}", file=sys.stderr)
@@ -117,7 +121,7 @@ def _run_reevaluate(args: argparse.Namespace) -> int:
 def _run_eval(args: argparse.Namespace) -> int:
     from classifier.pipeline import Pipeline
     from training.data import load_labelled
-    from training.evaluate import format_metrics
+    from training.evaluate import format_errors, format_metrics
     from training.tuning import evaluate_three_ways
 
     pipeline = Pipeline.load(args.model, args.policy, exact=args.exact)
@@ -127,6 +131,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     for mode in ("model", "rules", "combined"):
         print(format_metrics(mode, report[mode]))
         print()
+    print(format_errors(report["combined"]))
     if args.json:
         args.json.write_text(json.dumps(report, ensure_ascii=False, indent=2), "utf-8")
     if args.report:

@@ -118,4 +118,17 @@ def format_metrics(name: str, m: dict[str, Any]) -> str:
     lines.append("confusion (rows = truth, cols = predicted " + "/".join(LABELS) + "):")
     for label, row in zip(LABELS, m["confusion"]["matrix"], strict=True):
         lines.append(f"  {label:<16}" + "".join(f"{v:>7}" for v in row))
+    if "grounding" in m:
+        g = m["grounding"]
+        lines.append(f"commercial verdicts {g['commercial']}: grounded in an act {g['grounded']}, "
+                     f"the model alone (capped at review) {g['model_alone']}")
+    return "\n".join(lines)
+
+
+def format_errors(m: dict[str, Any]) -> str:
+    """The worst errors of a combined evaluation, one line each."""
+    lines = [f"worst errors ({len(m.get('worst_errors', []))}, most confident first):"]
+    for e in m.get("worst_errors", []):
+        lines.append(f"  {e['id']}: {e['truth']} -> {e['predicted']}/{e['decision']} p={e['p']:.2f} "
+                     f"[{', '.join(e['rules']) or 'model'}] {e['text'][:100]!r}")
     return "\n".join(lines)

@@ -325,10 +325,11 @@ def tune_cascade(model_dir: Path, first: str, *, max_drop: float = 0.005,
     """
     from classifier.cascade import CascadeModel
     from classifier.pipeline import Pipeline
-    from training.trainer import assemble, recorded_args
+    from training.trainer import assemble, eval_sets, recorded_args
 
     model_dir = Path(model_dir)
-    splits = assemble(recorded_args(model_dir))
+    recorded = recorded_args(model_dir)
+    splits = assemble(recorded)
     if not splits.val or not splits.test:
         raise ValueError(f"{model_dir}: the recorded data gives no validation or test notes")
     exact = Pipeline.load(model_dir, exact=True)
@@ -373,13 +374,20 @@ def tune_cascade(model_dir: Path, first: str, *, max_drop: float = 0.005,
             "int8": row(xs, t1[sel], t_fast[sel], 1.0),
             "fast": row(xs, t1[sel], t_fast[sel], tau),
         }
+    for name, xs in eval_sets(recorded).items():  # evaluation only: reported, never used to choose
+        e1, e_fast, e_exact = probas(xs)
+        test[f"eval:{name}"] = {
+            "exact": {"share_first": 0.0, **_split_metrics(exact.model, exact.policy, exact.lexicon, xs, e_exact)},
+            "int8": row(xs, e1, e_fast, 1.0),
+            "fast": row(xs, e1, e_fast, tau),
+        }
     result = {"first": first, "first_version": first_model.version, "second_version": fast.version,
               "tau": tau, "max_drop": max_drop, "val": {"exact": base_val, "fast": chosen},
               "grid_val": grid, **test}
     log(f"  chosen tau {tau} on validation: {chosen['share_first']:.1%} of notes settled by {first}; "
         f"macro-F1 model {chosen['macro_f1_model']:.4f} (exact {base_val['macro_f1_model']:.4f}), combined "
         f"{chosen['macro_f1_combined']:.4f} (exact {base_val['macro_f1_combined']:.4f})")
-    for name in ("test_authored", "test"):
+    for name in ("test_authored", "test", *(k for k in test if k.startswith("eval:"))):
         log(f"  {name}: " + "; ".join(
             f"{path} macro-F1 combined {r['macro_f1_combined']:.4f} model {r['macro_f1_model']:.4f} "
             f"ad-F1 {r['ad_f1_combined']:.4f} (first settles {r['share_first']:.1%})"
@@ -412,7 +420,7 @@ def card_with_fast_path(card: str, result: dict[str, Any]) -> str:
         card = head.rstrip("\n") + "\n\n" + (rest[nxt + 1:] if nxt >= 0 else "")
     rows = [("| split / path | share settled by first | macro-F1 combined | undisclosed_ad F1 combined "
             "| macro-F1 model |"), "|---|---|---|---|---|"]
-    for split in ("val", "test_authored", "test"):
+    for split in ("val", "test_authored", "test", *(k for k in result if k.startswith("eval:"))):
         for path in ("exact", "int8", "fast"):
             r = result.get(split, {}).get(path)
             if r is not None:

@@ -63,6 +63,8 @@ class TrainArgs:
     C: float = 4.0
     # rules layer
     fit_rules: bool = True
+    # labelled files evaluated and shown in the card, never trained on (e.g. real notes)
+    eval_data: list[Path] = field(default_factory=list)
     command: str = ""
 
     def __post_init__(self) -> None:
@@ -70,7 +72,8 @@ class TrainArgs:
         self.out = Path(self.out)
         if not self.data:
             raise ValueError("--data: give at least one labelled file")
-        missing = [str(p) for p in self.data if not p.is_file()]
+        self.eval_data = [Path(p) for p in self.eval_data]
+        missing = [str(p) for p in [*self.data, *self.eval_data] if not p.is_file()]
         if missing:
             raise ValueError(f"--data: file(s) not found: {missing}")
         if self.kind not in ("ensemble", "encoder", "lexical"):
@@ -135,8 +138,8 @@ def train(args: TrainArgs, log: Any = print) -> Path:
         val_proba = model.predict_proba([x.note for x in splits.val])
         policy = tune_policy(val_proba, splits.val, policy, lexicon, fit_rules=args.fit_rules, log=log)
         policy = policy.with_updates(version=f"{base_policy.version}+{args.name}")
-    report = evaluate(model, policy, lexicon, splits)
-    for split in ("val", "test", "test_authored"):
+    report = evaluate(model, policy, lexicon, splits, eval_sets(args))
+    for split in ("val", "test", "test_authored", *(k for k in report if k.startswith("eval:"))):
         for mode in ("model:encoder", "model:lexical", "model", "rules", "combined"):
             if split in report and mode in report[split]:
                 log(format_metrics(f"{split} / {mode}", report[split][mode]))
@@ -156,9 +159,9 @@ def tune_policy(val_proba: Any, val: list[Example], policy: Policy, lexicon: Lex
         texts = [x.text_label for x in val]
         model_prior = {lab: round(texts.count(lab) / len(texts), 4) for lab in LABELS}
         model_prior["sharing"] = round(1.0 - model_prior["undisclosed_ad"] - model_prior["declared"], 4)
-        policy = policy.with_updates(priors={"model": model_prior,
-                                             "deployment": dict(policy.spec.priors.deployment)})
-        log(f"priors: model {model_prior} -> deployment {dict(policy.spec.priors.deployment)}")
+        deployment = dict(policy.spec.priors.deployment)
+        policy = policy.with_updates(priors={**policy.spec.priors.model_dump(), "model": model_prior})
+        log(f"priors: model {model_prior} -> deployment {deployment}")
     if fit_rules:
         policy = fit_rule_weights(val_proba, val, policy, lexicon)
         log(f"rule weights fitted on validation: model_weight {policy.spec.model_weight}")
@@ -179,7 +182,8 @@ def retune(model_dir: Path, *, fit_rules: bool, deployment: dict[str, float] | N
     if deployment is not None:
         if policy.spec.priors is None:
             raise ValueError("the base policy has no priors to set a deployment prior on")
-        policy = policy.with_updates(priors={"model": dict(policy.spec.priors.model), "deployment": deployment})
+        policy = policy.with_updates(priors={**policy.spec.priors.model_dump(), "deployment": deployment,
+                                             "source": "set with notecheck retune --deployment-prior"})
     val_proba = pipeline.model.predict_proba([x.note for x in splits.val])
     policy = tune_policy(val_proba, splits.val, policy, pipeline.lexicon, fit_rules=fit_rules, log=log)
     name = json.loads((model_dir / MODEL_FILE).read_text("utf-8")).get("name", model_dir.name)
@@ -189,9 +193,22 @@ def retune(model_dir: Path, *, fit_rules: bool, deployment: dict[str, float] | N
     return policy
 
 
-def evaluate(model: Any, policy: Policy, lexicon: Lexicon, splits: Splits) -> dict[str, Any]:
+def eval_sets(args: TrainArgs) -> dict[str, list[Example]]:
+    """The evaluation-only files by name (file stem): never split, trained or tuned on."""
+    return {p.stem: load_labelled(p) for p in args.eval_data}
+
+
+def evaluate(model: Any, policy: Policy, lexicon: Lexicon, splits: Splits,
+             extra: dict[str, list[Example]] | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {}
+    for name, xs in (extra or {}).items():
+        report[f"eval:{name}"] = evaluate_three_ways(model, policy, lexicon, xs)
     authored = [x for x in splits.test if not x.source.startswith("proxy:")]
+    writers = sorted({x.writer for x in authored}, key=lambda w: (len(w), w))
+    if len(writers) > 1:
+        for w in writers:
+            report[f"test_writer:{w}"] = evaluate_three_ways(model, policy, lexicon,
+                                                             [x for x in authored if x.writer == w])
     for name, xs in (("val", splits.val), ("test", splits.test), ("test_authored", authored)):
         if xs:
             report[name] = evaluate_three_ways(model, policy, lexicon, xs)
@@ -211,7 +228,8 @@ def recorded_args(model_dir: Path) -> TrainArgs:
     a = json.loads((model_dir / "meta.json").read_text("utf-8"))["args"]
     return TrainArgs(data=[Path(p) for p in a["data"]], out=model_dir, kind=a["kind"],
                      proxies=Path(a["proxies"]) if a.get("proxies") else None,
-                     test_writers=a.get("test_writers", []), seed=a.get("seed", 13))
+                     test_writers=a.get("test_writers", []), seed=a.get("seed", 13),
+                     eval_data=[Path(p) for p in a.get("eval_data", [])])
 
 
 def reevaluate(model_dir: Path, log: Any = print) -> dict[str, Any]:
@@ -227,12 +245,15 @@ def reevaluate(model_dir: Path, log: Any = print) -> dict[str, Any]:
     args = recorded_args(model_dir)
     splits = assemble(args)
     pipeline = Pipeline.load(model_dir, exact=True)  # the recorded metrics are the full model's
-    report = evaluate(pipeline.model, pipeline.policy, pipeline.lexicon, splits)
-    meta["data"] = [{"path": str(p), "sha256": file_sha256(p)} for p in args.data]
+    report = evaluate(pipeline.model, pipeline.policy, pipeline.lexicon, splits, eval_sets(args))
+    meta["data"] = data_hashes(args)
+    meta["policy_version"] = pipeline.policy.version
+    priors = pipeline.policy.spec.priors
+    meta["priors"] = priors.model_dump() if priors is not None else None
     meta["splits"] = splits.describe()
     meta["reevaluated"] = datetime.now(UTC).isoformat(timespec="seconds")
     (model_dir / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), "utf-8")
-    (model_dir / "metrics.json").write_text(json.dumps(_jsonable(report), ensure_ascii=False, indent=2), "utf-8")
+    write_metrics(model_dir, report)
     write_card(model_dir, meta, report)
     for split in ("test_authored", "test"):
         if split in report:
@@ -259,17 +280,40 @@ def save_folder(args: TrainArgs, model: Any, policy: Policy, splits: Splits, rep
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "train_seconds": round(seconds, 1),
         "args": _jsonable(asdict(args)),
-        "data": [{"path": str(p), "sha256": file_sha256(p)} for p in args.data],
+        "data": data_hashes(args),
         "proxies": str(args.proxies) if args.proxies else None,
         "splits": splits.describe(),
         "temperature": float(getattr(model, "temperature_", 1.0)),
         "policy_version": policy.version,
+        "priors": policy.spec.priors.model_dump() if policy.spec.priors is not None else None,
         "libraries": _library_versions(),
         "command": args.command,
     }
     (out / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), "utf-8")
-    (out / "metrics.json").write_text(json.dumps(_jsonable(report), ensure_ascii=False, indent=2), "utf-8")
+    write_metrics(out, report)
     write_card(out, meta, report)
+
+
+def write_metrics(model_dir: Path, report: dict[str, Any]) -> None:
+    """``metrics.json``: the report, with the worst errors by id only (no note text is written into a
+    model folder: evaluation sets may hold other people's real notes)."""
+    def strip(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: strip(v) for k, v in obj.items() if k != "text"}
+        if isinstance(obj, list):
+            return [strip(v) for v in obj]
+        return obj
+
+    (model_dir / "metrics.json").write_text(json.dumps(_jsonable(strip(report)), ensure_ascii=False, indent=2),
+                                            "utf-8")
+
+
+def data_hashes(args: TrainArgs) -> list[dict[str, str]]:
+    """SHA-256 of every data file a model depends on: labelled files, proxy corpora, evaluation sets."""
+    files = [*args.data, *args.eval_data]
+    if args.proxies is not None:
+        files += sorted(p for p in Path(args.proxies).iterdir() if p.is_file())
+    return [{"path": str(p), "sha256": file_sha256(p)} for p in files]
 
 
 def save_model(model: Any, out: Path, args: TrainArgs) -> None:

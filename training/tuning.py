@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from classifier.decide import choose_label, combine, prior_shift
+from classifier.decide import UNGROUNDED_RULE, choose_label, combine, prior_shift
 from classifier.model import PriorModel, model_text, softmax
 from classifier.pipeline import Pipeline
 from classifier.rules import Facts, Policy, RuleHit
 from classifier.signals import Lexicon, extract_signals
-from classifier.types import LABELS
+from classifier.types import LABELS, Verdict
 from training.data import Example
 from training.evaluate import Scored, metrics
 
@@ -109,7 +109,28 @@ def evaluate_three_ways(
         verdicts = pipe.score_batch(notes) if notes else []
         scores = np.array([[v.scores[k] for k in LABELS] for v in verdicts]).reshape(-1, 3)
         out[name] = metrics(Scored(truth, [v.label for v in verdicts], scores))
+        if name == "combined":
+            out[name]["grounding"] = grounding(verdicts)
+            out[name]["worst_errors"] = worst_errors(examples, verdicts)
     return out
+
+
+def grounding(verdicts: Sequence[Verdict]) -> dict[str, int]:
+    """How many commercial verdicts name an act (``GROUNDS``) and how many rest on the model alone
+    (``UNGROUNDED``: decision capped at review)."""
+    commercial = [v for v in verdicts if v.label != "sharing"]
+    alone = sum(any(r.rule == UNGROUNDED_RULE for r in v.reasons) for v in commercial)
+    return {"commercial": len(commercial), "model_alone": alone, "grounded": len(commercial) - alone}
+
+
+def worst_errors(examples: Sequence[Example], verdicts: Sequence[Verdict], k: int = 10) -> list[dict[str, Any]]:
+    """The ``k`` most confident wrong verdicts, with the note's text (for error analysis)."""
+    wrong = [(v.scores[v.label], x, v) for x, v in zip(examples, verdicts, strict=True) if v.label != x.label]
+    wrong.sort(key=lambda t: -t[0])
+    return [{"id": x.note.id, "truth": x.label, "predicted": v.label, "decision": v.decision,
+             "p": round(p, 3), "rules": list(dict.fromkeys(r.rule for r in v.reasons[1:])),
+             "text": (x.note.title + " | " + x.note.text).strip(" |")[:160]}
+            for p, x, v in wrong[:k]]
 
 
 class _FixedProba:

@@ -1,0 +1,101 @@
+"""The README's quality figures, written by code from committed result files.
+
+The block between ``<!-- quality:begin -->`` and ``<!-- quality:end -->`` in README.md is rendered
+from the shipped model's ``metrics.json`` (exact path), ``tests/data/quality_pins.json`` (default
+path) and ``training/results/lowo.json``; nothing in it is typed by hand::
+
+    python -m training.readme            # rewrite the block
+    python -m training.readme --check    # exit 1 if the README is out of date (a test runs this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
+
+
+def _load(path: Path) -> Any:
+    return json.loads(path.read_text("utf-8"))
+
+
+def _row(name: str, m: dict[str, Any]) -> str:
+    pc = m["per_class"]
+    genuine = pc["sharing"]["support"]
+    flagged = m["confusion"]["matrix"][0][1] / genuine if genuine else 0.0
+    return (f"| {name} | {m['n']} | {m['macro_f1']:.3f} | {pc['undisclosed_ad']['f1']:.3f} | "
+            f"{pc['undisclosed_ad']['recall']:.3f} | {pc['declared']['f1']:.3f} | {100 * flagged:.1f}% |")
+
+
+def render(root: Path = ROOT) -> str:
+    model_dir = root / "models" / (root / "models" / "DEFAULT").read_text("utf-8").strip()
+    metrics = _load(model_dir / "metrics.json")
+    meta = _load(model_dir / "meta.json")
+    pins = _load(root / "tests" / "data" / "quality_pins.json")
+    lines = [
+        (f"Figures of the shipped model `{meta['name']}` (version {meta['version']}), written by "
+        "`python -m training.readme` from committed result files."),
+        "",
+        (f"Full model (`--exact`), from `{model_dir.relative_to(root)}/metrics.json`; held-out writers "
+        f"({', '.join(meta['args']['test_writers'])}) were never trained or tuned on, the real notes were "
+        "never trained on (see the model card for the one number read off them):"),
+        "",
+        "| set | n | macro-F1 | undisclosed_ad F1 | undisclosed_ad recall | declared F1 | genuine flagged ad |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    keys = ["test_authored", *(k for k in metrics if k.startswith("test_writer:")),
+            *(k for k in metrics if k.startswith("eval:"))]
+    lines += [_row(k, metrics[k]["combined"]) for k in keys if k in metrics]
+    if "heldout_reviews" in metrics:
+        h = metrics["heldout_reviews"]
+        lines += ["", (f"Held-out real hotel reviews (n={h['n']:,}) flagged `undisclosed_ad`: "
+                      f"{100 * h['flagged_undisclosed_rate']:.2f}%.")]
+    lines += ["", (f"Default path (`notecheck score`), from `tests/data/quality_pins.json` "
+                  f"(`python -m training.quality`; model {pins['model']}):"), "",
+              "| set | n | macro-F1 | undisclosed_ad F1 | undisclosed_ad recall | genuine flagged ad |",
+              "|---|---|---|---|---|---|"]
+    for name, f in pins["sets"].items():
+        lines.append(f"| {name} | {f['n']} | {f['macro_f1']:.3f} | {f['undisclosed_ad_f1']:.3f} | "
+                     f"{f['undisclosed_ad_recall']:.3f} | {100 * f['genuine_flagged_ad']:.1f}% |")
+    lowo_path = root / "training" / "results" / "lowo.json"
+    if lowo_path.is_file():
+        lowo = _load(lowo_path)
+        lines += ["", (f"Leave one writer out (`python -m training.lowo`, {lowo['model']}): macro-F1 mean "
+                      f"{lowo['macro_f1_mean']:.3f}, min {lowo['macro_f1_min']:.3f}, max "
+                      f"{lowo['macro_f1_max']:.3f} over {len(lowo['folds'])} writers "
+                      "(per writer in the model card).")]
+    return "\n".join(lines)
+
+
+def rewrite(text: str, block: str) -> str:
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"README.md has no {BEGIN} ... {END} block")
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    return f"{head}{BEGIN}\n{block}\n{END}{tail}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.readme", description=__doc__.split("\n\n")[0])
+    p.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
+    args = p.parse_args(argv)
+    text = README.read_text("utf-8")
+    new = rewrite(text, render())
+    if args.check:
+        if new != text:
+            print("README.md quality figures are out of date: run python -m training.readme", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(new, "utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
