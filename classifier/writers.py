@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -12,11 +13,13 @@ from typing import IO, Any, Protocol, Self
 
 from classifier.errors import FormatError, InputError
 
-__all__ = ["RecordWriter", "json_line", "open_writer"]
+__all__ = ["RecordWriter", "json_line", "open_writer", "spreadsheet_safe"]
 
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".jl": "jsonl", ".json": "json",
                ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _BATCH_ROWS = 1024
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?%?")
 
 
 class RecordWriter(Protocol):
@@ -155,12 +158,24 @@ class _CsvWriter(_BaseWriter):
             self._f.close()
 
 
+def spreadsheet_safe(cell: str) -> str:
+    """A CSV cell that a spreadsheet shows as text, never runs as a formula: text that begins
+    with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'`` (as the
+    console's CSV download does). A cell that is only a number (``-3``, ``+1.5``, ``-12%``) or the
+    placeholder ``-`` is left as it is: it cannot hold a formula. Every CSV the project writes
+    passes its text cells through here (``score -o x.csv``, the report's tables)."""
+    if not cell.startswith(_FORMULA_START) or cell == "-" or _PLAIN_NUMBER.fullmatch(cell):
+        return cell
+    return "'" + cell
+
+
 def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return _flat(value)
+    flat = _flat(value)
+    return spreadsheet_safe(flat) if isinstance(flat, str) else flat
 
 
 class _ParquetWriter(_BaseWriter):

@@ -7,6 +7,8 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from classifier.writers import spreadsheet_safe
+
 __all__ = ["Table", "percent", "write_csv"]
 
 
@@ -31,11 +33,13 @@ class Table:
 
 
 def write_csv(table: Table, path: Path) -> Path:
-    """Write the table as UTF-8 CSV (with a BOM, so spreadsheet programs read the Chinese right)."""
+    """Write the table as UTF-8 CSV (with a BOM, so spreadsheet programs read the Chinese right).
+    Cells that a spreadsheet would run as a formula (a nickname ``=HYPERLINK(...)``, ``@brand``)
+    are written as text: see :func:`classifier.writers.spreadsheet_safe`."""
     with path.open("w", encoding="utf-8-sig", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(table.columns)
-        writer.writerows(table.rows)
+        writer.writerow([spreadsheet_safe(c) for c in table.columns])
+        writer.writerows([spreadsheet_safe(c) for c in row] for row in table.rows)
     return path
 
 
