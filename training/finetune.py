@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from classifier.encoder import EncoderModel, pad_batch, write_encoder_config
+from classifier.errors import ModelError
 from classifier.types import LABELS
 from training.data import Splits
 from training.tuning import texts_of
@@ -134,7 +135,7 @@ def fit_encoder(args: Any, splits: Splits, log: Log = print) -> EncoderModel:
     state: dict[str, Any] = {"step": 0, "best_f1": -1.0, "bad_evals": 0, "history": []}
     if args.resume and (ckpt / "state.json").is_file():
         state = json.loads((ckpt / "state.json").read_text("utf-8"))
-        blob = torch.load(ckpt / "train_state.pt", weights_only=False)
+        blob = load_train_state(ckpt / "train_state.pt")
         model.load_state_dict(blob["model"])
         optimizer.load_state_dict(blob["optimizer"])
         scheduler.load_state_dict(blob["scheduler"])
@@ -193,6 +194,26 @@ def fit_encoder(args: Any, splits: Splits, log: Log = print) -> EncoderModel:
     model.eval()
     enc.config["train_history"] = state["history"]
     return enc
+
+
+def load_train_state(path: Path) -> dict[str, Any]:
+    """The training state written by :func:`_save_checkpoint` (model, optimiser and scheduler
+    state dicts), loaded with ``weights_only=True``: tensors and plain values only, never an
+    arbitrary pickled object, so a tampered checkpoint cannot run code."""
+    import pickle
+
+    import torch
+
+    try:
+        blob = torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ModelError(f"{path} holds more than tensors and plain values, so it is not loaded "
+                         f"({str(e).splitlines()[0]}); delete the checkpoint folder and train "
+                         f"without --resume") from e
+    if not isinstance(blob, dict) or not {"model", "optimizer", "scheduler"} <= blob.keys():
+        raise ModelError(f"{path} is not a notecheck training checkpoint (expected model, "
+                         f"optimizer and scheduler states); delete it and train without --resume")
+    return blob
 
 
 def _save_checkpoint(ckpt: Path, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> None:
