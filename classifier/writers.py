@@ -13,7 +13,7 @@ from typing import IO, Any, Protocol, Self
 
 from classifier.errors import FormatError, InputError
 
-__all__ = ["RecordWriter", "json_line", "open_writer", "spreadsheet_safe"]
+__all__ = ["RecordWriter", "json_line", "open_writer", "output_format", "spreadsheet_safe"]
 
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".jl": "jsonl", ".json": "json",
                ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -35,6 +35,16 @@ class RecordWriter(Protocol):
                  tb: TracebackType | None) -> None: ...
 
 
+def output_format(path: Path, default: str | None = None) -> str:
+    """``jsonl``, ``csv`` or ``parquet`` from ``path``'s extension (``default`` for another one);
+    raises ``FormatError`` naming the path when it cannot tell."""
+    fmt = _EXTENSIONS.get(Path(path).suffix.lower(), default)
+    if fmt is None:
+        raise FormatError(f"cannot tell the output format of {str(path)!r}; use an "
+                          f"extension .jsonl, .csv or .parquet or pass the format")
+    return "jsonl" if fmt == "json" else fmt
+
+
 def open_writer(path: Path, fmt: str | None = None, *, append: bool = False,
                 columns: Sequence[str] | None = None) -> RecordWriter:
     """A writer chosen by ``fmt`` or the extension: ``.jsonl``/``.json`` -> JSONL, ``.csv``,
@@ -42,10 +52,7 @@ def open_writer(path: Path, fmt: str | None = None, *, append: bool = False,
     the CSV/Parquet columns (default: the keys of the first row)."""
     path = Path(path)
     if fmt is None:
-        fmt = _EXTENSIONS.get(path.suffix.lower())
-        if fmt is None:
-            raise FormatError(f"cannot tell the output format of {str(path)!r}; use an "
-                              f"extension .jsonl, .csv or .parquet or pass the format")
+        fmt = output_format(path)
     if fmt == "json":
         fmt = "jsonl"
     if fmt == "jsonl":

@@ -2,16 +2,23 @@
 
 Every input record ends up in exactly one place: a verdict in the output (same order as the input)
 or a line in the errors file (row number, field, reason, raw text). After each batch the output
-and errors files are flushed and a checkpoint ``OUTPUT.progress.json`` records the last input row
-handled and both files' byte sizes. ``resume=True`` truncates both files back to the checkpoint
-(dropping anything half-written after it) and continues after that row: no duplicates, no gaps.
+and errors files are flushed and fsynced, then a checkpoint ``OUTPUT.progress.json`` (itself
+written to a temporary file, fsynced and renamed) records the last input row handled and both
+files' byte sizes. ``resume=True`` truncates both files back to the checkpoint (dropping anything
+half-written after it) and continues after that row: no duplicates, no gaps. A file *shorter*
+than its checkpoint says (lost by the disk) is never padded: the resume stops with one line.
 
-Non-JSONL outputs (CSV, Parquet) are spooled as JSONL next to the output and converted at the end,
-so they resume the same way.
+Non-JSONL outputs (CSV, Parquet) are spooled as JSONL next to the output and converted at the end
+into a temporary file that is renamed over the output; the spool is deleted only after the
+checkpoint says the run is complete, so a kill at any point leaves a state ``--resume`` finishes.
+
+A full disk or any other I/O error ends the run with one :class:`BatchIOError` line; the last
+checkpoint stays valid, so ``--resume`` continues once the cause is fixed.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -22,12 +29,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from classifier.errors import NotecheckError
 from classifier.formats import Record, RowError, count_records, detect_format, read_records
 from classifier.pipeline import Pipeline
 from classifier.types import Note, Verdict
-from classifier.writers import json_line, open_writer
+from classifier.writers import json_line, open_writer, output_format
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+
+
+class BatchIOError(NotecheckError):
+    """Reading or writing a batch run's files failed (a full disk, a lost mount, permissions);
+    the message names the file and the cause, and the run can be resumed once that is fixed."""
 
 
 @dataclass
@@ -96,10 +109,24 @@ class _Checkpoint:
             )
         return data
 
+    def load_quietly(self) -> dict[str, Any] | None:
+        """The checkpoint if it is readable and belongs to this input, else ``None``."""
+        try:
+            return self.load()
+        except (ValueError, OSError):
+            return None
+
     def save(self, **state: Any) -> None:
+        """Replace the checkpoint atomically and durably: write a temporary file, fsync it, rename
+        it over the checkpoint and fsync the folder, so a power loss leaves the old or the new."""
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({"input": self.input, "input_size": self.input_size, **state}), "utf-8")
+        data = json.dumps({"input": self.input, "input_size": self.input_size, **state})
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, self.path)
+        _fsync_dir(self.path.parent)
 
 
 def score_file(
@@ -124,26 +151,48 @@ def score_file(
     input_path, output = Path(input_path), Path(output)
     errors = Path(errors) if errors is not None else default_errors_path(output)
     fmt = fmt or detect_format(input_path)
-    spool = _spool_path(output)
+    output_format(output)  # an output name it cannot write fails now, not after the scoring
     checkpoint = _Checkpoint(progress_path(output), input_path)
+    try:
+        return _score_file(pipeline, input_path, output, errors, fmt, checkpoint, resume=resume,
+                           batch_size=batch_size, limit=limit, progress=progress,
+                           max_chars=max_chars, on_batch=on_batch)
+    except OSError as e:
+        where = f"{e.filename}" if e.filename else f"{output} or {errors}"
+        cause = e.strerror or str(e) or type(e).__name__
+        name = errno.errorcode.get(e.errno) if e.errno is not None else None
+        code = f" ({name})" if name else ""
+        done = checkpoint.load_quietly()
+        kept = f"rows up to {done['row']} are safe in the checkpoint" if done else "no rows were saved"
+        raise BatchIOError(f"cannot read or write {where}: {cause}{code}; {kept}; fix the cause "
+                           f"(e.g. free disk space) and rerun with --resume") from e
+
+
+def _score_file(
+    pipeline: Pipeline, input_path: Path, output: Path, errors: Path, fmt: str,
+    checkpoint: _Checkpoint, *, resume: bool, batch_size: int, limit: int | None, progress: bool,
+    max_chars: int, on_batch: Callable[[Summary], None] | None,
+) -> Summary:
+    spool = _spool_path(output)
     summary = Summary(output=str(output), errors=str(errors))
 
     state = checkpoint.load() if resume else None
     if state is not None and state.get("complete"):
         summary.scored, summary.failed = state["scored"], state["failed"]
         summary.resumed_from_row = state["row"]
+        _restore_counts(summary, state)
+        if spool != output:
+            spool.unlink(missing_ok=True)  # a kill after the checkpoint, before the delete
         return summary
     if state is not None:
-        _truncate(spool, state["out_bytes"])
-        _truncate(errors, state["err_bytes"])
+        _truncate(spool, state["out_bytes"], checkpoint.path)
+        _truncate(errors, state["err_bytes"], checkpoint.path)
         summary.scored, summary.failed = state["scored"], state["failed"]
         summary.resumed_from_row = start_row = int(state["row"])
-        summary.labels.update(state.get("labels", {}))
-        summary.decisions.update(
-            {_pair(k): v for k, v in state.get("decisions", {}).items()}
-        )
+        _restore_counts(summary, state)
     else:
         start_row = 0
+        checkpoint.path.unlink(missing_ok=True)  # another run's: never resumed into these files
         for p in (spool, errors):
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(b"")
@@ -165,8 +214,9 @@ def score_file(
             for err in row_errors:
                 _write_line(err_f, error_row(err))
                 summary.failed += 1
-            out_f.flush()
-            err_f.flush()
+            for f in (out_f, err_f):  # on the disk before the checkpoint says so
+                f.flush()
+                os.fsync(f.fileno())
             last_row = batch[-1].row
             handled += len(batch)
             checkpoint.save(row=last_row, out_bytes=out_f.tell(), err_bytes=err_f.tell(),
@@ -182,7 +232,14 @@ def score_file(
         if spool != output:
             _convert_spool(spool, output)
         checkpoint.save(row=last_row, out_bytes=0, err_bytes=0, complete=True, **_counts(summary))
+        if spool != output:
+            spool.unlink()
     return summary
+
+
+def _restore_counts(summary: Summary, state: dict[str, Any]) -> None:
+    summary.labels.update(state.get("labels", {}))
+    summary.decisions.update({_pair(k): v for k, v in state.get("decisions", {}).items()})
 
 
 def _pair(key: str) -> tuple[str, str]:
@@ -257,22 +314,54 @@ def _write_line(f: IO[bytes], obj: dict[str, Any]) -> None:
     f.write(json_line(obj).encode("utf-8") + b"\n")
 
 
-def _truncate(path: Path, size: int) -> None:
+def _truncate(path: Path, size: int, checkpoint: Path) -> None:
+    """Cut ``path`` back to the ``size`` bytes the checkpoint recorded. A shorter file lost data
+    that the checkpoint counts as written (e.g. a power loss before it reached the disk):
+    extending it would pad it with NUL bytes, so the resume stops instead."""
     if not path.exists():
         raise ValueError(f"cannot resume: {path} is missing; rerun without --resume to start over")
+    have = path.stat().st_size
+    if have < size:
+        raise ValueError(f"cannot resume: {path} has {have:,} bytes but {checkpoint} says "
+                         f"{size:,} were written (data lost, e.g. in a power cut); rerun without "
+                         f"--resume to start over")
     with path.open("r+b") as f:
         f.truncate(size)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _convert_spool(spool: Path, output: Path) -> None:
+    """Write the spooled JSONL as ``output``'s format into a temporary file beside it, fsync it
+    and rename it over ``output``: a kill leaves either no output or a complete one."""
     def rows() -> Iterator[dict[str, Any]]:
         with spool.open("rb") as f:
             for line in f:
                 yield json.loads(line)
 
-    with open_writer(output) as writer:
-        writer.write(rows())
-    spool.unlink()
+    tmp = output.with_name(output.name + ".tmp")
+    try:
+        with open_writer(tmp, output_format(output)) as writer:
+            writer.write(rows())
+        with tmp.open("rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(output.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; elsewhere a rename is already durable or a
+    folder cannot be opened)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class _NoBar:
