@@ -5,6 +5,7 @@
     │   └── FormatError                 a whole input cannot be read (unknown format, not UTF-8 ...)
     ├── ModelError                      a model folder is missing, incomplete or inconsistent
     ├── PolicyError (ValueError)        a policy or lexicon file is invalid; carries ``rule_id``
+    │   └── MatchTimeout                a lexicon entry or fold ran past its time bound on a text
     └── NotFittedError (ValueError, AttributeError)  a model was used before fit/load
 """
 
@@ -48,6 +49,21 @@ class PolicyError(NotecheckError, ValueError):
         self.path = path
         where = " ".join(p for p in (f"{path}:" if path else "", f"rule {rule_id!r}:" if rule_id else "") if p)
         super().__init__(f"{where} {message}".strip())
+
+
+class MatchTimeout(PolicyError):
+    """A lexicon entry or fold (``rule_id``) ran past the matching time bound on one text: its
+    pattern backtracks. Raised while scoring, so the note is not scored with partial evidence."""
+
+    def __init__(self, rule_id: str, budget: float, length: int) -> None:
+        super().__init__(
+            f"matching ran past its {budget:g} s bound on a {length:,}-character text; the "
+            "pattern backtracks (overlapping alternatives or repeats, like (a|aa)+): rewrite it "
+            "so each character can be matched one way only, then reload the lexicon",
+            rule_id=rule_id,
+        )
+        self.budget = budget
+        self.length = length
 
 
 class NotFittedError(NotecheckError, ValueError, AttributeError):

@@ -16,9 +16,12 @@ the raw span the user wrote (``NormalizedText.source_span``):
    ``微信``, ``扣扣``/``q号`` -> ``qq``, dingbat digits -> digits, separators inside phone numbers
    and dotted handles removed). Folds run in table order, each on the previous one's output.
 
-A fold (:class:`Fold`, parsed from the lexicon by ``classifier.signals``) either substitutes a
-literal (``replace``), deletes the characters matching ``strip`` inside the match, or substitutes
-per matched string (``map``). Folds see normalised text (NFKC, simplified, lower case).
+A fold (:class:`~classifier.folds.Fold`, parsed from the lexicon by :mod:`classifier.folds`)
+either substitutes a literal (``replace``), deletes the characters matching ``strip`` inside the
+match, or substitutes per matched string (``map``). Folds see normalised text (NFKC, simplified,
+lower case). Folding one text runs under a time bound (a :class:`~classifier.patterns.Deadline`,
+shared with the lexicon match when :mod:`classifier.signals` passes one); a fold that runs past
+it raises :class:`~classifier.errors.MatchTimeout` naming the fold.
 """
 
 from __future__ import annotations
@@ -26,17 +29,19 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
-from re import _parser  # type: ignore[attr-defined]
 from typing import Any
+
+from classifier.errors import MatchTimeout
+from classifier.folds import Fold, default_folds
+from classifier.patterns import Deadline, first_char_class
 
 __all__ = [
     "Fold",
     "NormalizedText",
     "default_folds",
-    "fast_compile",
     "first_char_class",
     "normalize",
 ]
@@ -81,41 +86,13 @@ class NormalizedText:
         return self.starts[i], self.ends[j - 1]
 
 
-@dataclass(frozen=True)
-class Fold:
-    """One obfuscation fold: matches of ``regex`` are rewritten (see the module docstring).
-
-    ``gate`` is a regex that must occur in the text for the fold to be tried at all (default:
-    the class of characters a match can start with); it only saves time.
-    """
-
-    id: str
-    regex: re.Pattern[str]
-    description: str = ""
-    replace: str | None = None
-    strip: re.Pattern[str] | None = None
-    mapping: Mapping[str, str] = field(default_factory=dict)
-    gate: re.Pattern[str] | None = None
-    scanner: re.Pattern[str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "scanner", fast_compile(self.regex.pattern, self.regex.flags))
-        if self.gate is None:
-            object.__setattr__(self, "gate", first_char_class(self.regex.pattern))
-
-    def rewrite(self, matched: str) -> tuple[str, tuple[int, ...] | None]:
-        """The replacement for ``matched`` and, per replacement character, the index inside
-        ``matched`` it came from (``None``: the whole match)."""
-        if self.strip is not None:
-            kept = tuple(i for i, c in enumerate(matched) if not self.strip.fullmatch(c))
-            return "".join(matched[i] for i in kept), kept
-        out = self.replace if self.replace is not None else self.mapping.get(matched, matched)
-        return out, (tuple(range(len(out))) if len(out) == len(matched) else None)
-
-
-def normalize(text: str, folds: Sequence[Fold] | None = None) -> NormalizedText:
+def normalize(
+    text: str, folds: Sequence[Fold] | None = None, *, deadline: Deadline | None = None
+) -> NormalizedText:
     """Normalise ``text`` (see the module docstring); ``folds`` defaults to the packaged table,
-    ``()`` turns folding off."""
+    ``()`` turns folding off. Folding must end by ``deadline`` (default: one
+    :data:`~classifier.patterns.MATCH_TIMEOUT_S` from now) or raise
+    :class:`~classifier.errors.MatchTimeout`."""
     n = len(text)
     starts: Sequence[int] = range(n)
     ends: Sequence[int] = range(1, n + 1)
@@ -157,23 +134,34 @@ def normalize(text: str, folds: Sequence[Fold] | None = None) -> NormalizedText:
                  for m in _WHITESPACE_TO_FIX.finditer(text)]
         text, starts, ends = _rewrite(text, starts, ends, edits)
 
-    for fold in default_folds() if folds is None else folds:
-        if fold.gate is not None and fold.gate.search(text) is None:
-            continue
-        edits = []
-        for m in fold.scanner.finditer(text):
-            a, b = m.span()
-            if a == b:
-                continue
-            out, idx = fold.rewrite(m.group())
-            if out != m.group():
-                edits.append((a, b, out, None if idx is None else tuple(a + k for k in idx)))
+    folds = default_folds() if folds is None else folds
+    clock = deadline or Deadline() if folds else None
+    for fold in folds:
+        assert clock is not None  # for mypy: set whenever there are folds
+        try:
+            edits = _fold_edits(fold, text, clock)
+        except TimeoutError:
+            raise MatchTimeout(fold.id, clock.budget, len(text)) from None
         if edits:
             text, starts, ends = _rewrite(text, starts, ends, edits)
 
     if not isinstance(starts, range):
         starts, ends = tuple(starts), tuple(ends)
     return NormalizedText(text, starts, ends, n)
+
+
+def _fold_edits(fold: Fold, text: str, deadline: Deadline) -> list[_Edit]:
+    if fold.gate is not None and fold.gate.search(text, timeout=deadline.left()) is None:
+        return []
+    edits: list[_Edit] = []
+    for m in fold.regex.finditer(text, timeout=deadline.left()):
+        a, b = m.span()
+        if a == b:
+            continue
+        out, idx = fold.rewrite(m.group(), deadline.left())
+        if out != m.group():
+            edits.append((a, b, out, None if idx is None else tuple(a + k for k in idx)))
+    return edits
 
 
 def _rewrite(
@@ -210,86 +198,6 @@ def _rewrite(
     new_starts.extend(starts[pos:])
     new_ends.extend(ends[pos:])
     return "".join(out), new_starts, new_ends
-
-
-def fast_compile(pattern: str, flags: int = re.MULTILINE) -> re.Pattern[str]:
-    """``re.compile(pattern)``, prefixed with a lookahead on :func:`first_char_class` when one
-    exists: the same matches, but ``re`` then rejects most positions with one class test instead
-    of trying every alternative (5-10x faster on big alternations and leading lookbehinds)."""
-    cls = first_char_class(pattern)
-    if cls is None:
-        return re.compile(pattern, flags)
-    return re.compile(f"(?={cls.pattern})(?:{pattern})", flags)
-
-
-def first_char_class(pattern: str) -> re.Pattern[str] | None:
-    """A one-character class that every match of ``pattern`` starts with, or ``None`` when any
-    character may start one. Scanning for it first is much faster than ``search`` on patterns
-    that open with a lookbehind or a large alternation."""
-    try:
-        parsed = _parser.parse(pattern, 0)
-        if parsed.state.flags & re.IGNORECASE:  # (?i): the literals are not the whole story
-            return None
-        frags = _first(parsed)
-    except Exception:  # noqa: BLE001 - an analysis failure only means "no prefilter"
-        return None
-    if frags is None or frags[1] or not frags[0]:
-        return None
-    return re.compile("[" + "".join(sorted(frags[0])) + "]")
-
-
-_CATEGORIES = {"CATEGORY_DIGIT": r"\d", "CATEGORY_SPACE": r"\s", "CATEGORY_WORD": r"\w"}
-
-
-def _first(items: Any) -> tuple[set[str], bool] | None:
-    """(class fragments of the first consumed character, whether ``items`` may match empty)."""
-    out: set[str] = set()
-    for op, av in items:
-        got = _first_op(str(op), av)
-        if got is None:
-            return None
-        out |= got[0]
-        if not got[1]:
-            return out, False
-    return out, True
-
-
-def _first_op(op: str, av: Any) -> tuple[set[str], bool] | None:
-    if op == "LITERAL":
-        return {re.escape(chr(av))}, False
-    if op == "IN":
-        frags: set[str] = set()
-        for kind, val in av:
-            kind = str(kind)
-            if kind == "LITERAL":
-                frags.add(re.escape(chr(val)))
-            elif kind == "RANGE":
-                frags.add(f"{re.escape(chr(val[0]))}-{re.escape(chr(val[1]))}")
-            elif kind == "CATEGORY" and str(val) in _CATEGORIES:
-                frags.add(_CATEGORIES[str(val)])
-            else:
-                return None
-        return frags, False
-    if op == "SUBPATTERN":
-        return None if av[1] or av[2] else _first(av[3])
-    if op == "ATOMIC_GROUP":
-        return _first(av)
-    if op == "BRANCH":
-        union: set[str] = set()
-        nullable = False
-        for alt in av[1]:
-            got = _first(alt)
-            if got is None:
-                return None
-            union |= got[0]
-            nullable = nullable or got[1]
-        return union, nullable
-    if op in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-        got = _first(av[2])
-        return None if got is None else (got[0], got[1] or av[0] == 0)
-    if op in ("ASSERT", "ASSERT_NOT", "AT"):
-        return set(), True
-    return None
 
 
 @lru_cache(maxsize=8192)
@@ -392,10 +300,3 @@ def _class(cps: Sequence[int]) -> re.Pattern[str]:
 def _t2s(text: str) -> str:
     _tables()
     return str(_T2S.convert(text))
-
-
-def default_folds() -> tuple[Fold, ...]:
-    """The packaged fold table (the ``"folds"`` of ``classifier/data/lexicon.json``)."""
-    from classifier.signals import default_lexicon
-
-    return default_lexicon().folds

@@ -12,9 +12,11 @@ The lexicon (``classifier/data/lexicon.json``) is data with stable ids::
 A fold has exactly one action: ``replace`` (a literal), ``strip`` (delete the characters matching
 it inside the match) or ``map`` (per matched string; ``pattern`` defaults to the keys); ``gate``
 optionally names a regex the text must contain for the fold to be tried (speed only). Folds run
-in file order inside :func:`classifier.normalize.normalize`.
+in file order inside :func:`classifier.normalize.normalize` (parsed by :mod:`classifier.folds`).
 
-Patterns are Python regexes matched against *normalised* text (NFKC, simplified Chinese, lower
+Patterns are Python regexes (compiled by the ``regex`` module, see :mod:`classifier.patterns`:
+matching one field has a time bound, ``Lexicon.match_timeout``, and a pattern of a catastrophic
+shape such as ``(a+)+`` is refused when the lexicon loads) matched against *normalised* text (NFKC, simplified Chinese, lower
 case, contact handles folded: ``薇信``/``vx``/``+v`` already read ``微信``); ``^``/``$`` match at
 line ends. ``boundary: "word"`` also requires the match to start and end on jieba word boundaries
 (so a bare ``合作`` does not fire inside ``合作社``). Each kind is compiled into one alternation;
@@ -29,20 +31,20 @@ the lexicon kinds, ``mention`` (``@名字``, entry ``MENTION``) and ``topic`` (`
 
 from __future__ import annotations
 
-import json
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import regex
 
-from classifier.errors import PolicyError
-from classifier.normalize import Fold, fast_compile, normalize
+from classifier.errors import MatchTimeout, PolicyError
+from classifier.folds import Fold, Row, parse_folds, read_lexicon_document, row_id, validate_row
+from classifier.normalize import normalize
+from classifier.patterns import FLAGS, MATCH_TIMEOUT_S, Deadline, Regex, compile_pattern
 from classifier.types import Field as NoteField
 from classifier.types import Note, Signal
 
@@ -65,7 +67,6 @@ STRUCTURAL_KINDS: tuple[str, ...] = ("mention", "topic")
 MENTION_ENTRY = "MENTION"
 TOPIC_ENTRY = "TOPIC"
 Boundary = Literal["none", "word"]
-_R = TypeVar("_R", bound="_Row")
 
 _FIELDS: tuple[NoteField, ...] = ("title", "text")
 # '@' first (a literal prefix scans fast); the lookbehind then checks the character before it,
@@ -74,7 +75,6 @@ _MENTION = re.compile(
     r"@(?<![a-z0-9._%+\-]@)(?=\w)[^\s@#,.!?:;()\[\]<>|/\\\"'，。！？：；、（）【】“”‘’《》「」]{1,30}"
 )
 _TOPIC = re.compile(r"#(?<!&#)[^#\s@\[\]]{1,40}?(?:\[话题\])?(?:#|(?=[\s,.!?;:，。！？；：、]|$))")
-_BACKREF = re.compile(r"\\[1-9]|\(\?P=")
 _WINDOW = 12
 
 
@@ -92,15 +92,22 @@ class LexiconEntry:
 @dataclass(frozen=True)
 class _KindMatcher:
     kind: str
-    regex: re.Pattern[str]
+    regex: Regex
     entries: tuple[LexiconEntry, ...]
-    singles: tuple[re.Pattern[str], ...]
+    singles: tuple[Regex, ...]
 
-    def find(self, text: str, words: _WordBoundaries) -> Iterator[tuple[int, int, str]]:
-        """Non-overlapping ``(start, end, entry_id)`` matches, left to right."""
+    def find(
+        self, text: str, words: _WordBoundaries, deadline: Deadline
+    ) -> Iterator[tuple[int, int, str]]:
+        """Non-overlapping ``(start, end, entry_id)`` matches, left to right; a match that runs
+        past ``deadline`` raises :class:`MatchTimeout` naming the entry."""
         pos, n = 0, len(text)
         while pos < n:
-            m = self.regex.search(text, pos)
+            try:
+                m = self.regex.search(text, pos, timeout=deadline.left())
+            except TimeoutError:
+                raise MatchTimeout(self._culprit(text, pos, deadline.budget), deadline.budget,
+                                   len(text)) from None
             if m is None:
                 return
             a = m.start()
@@ -109,7 +116,10 @@ class _KindMatcher:
             for j in range(first + 1, len(self.entries)):
                 if hit is not None:
                     break
-                alt = self.singles[j].match(text, a)
+                try:
+                    alt = self.singles[j].match(text, a, timeout=deadline.left())
+                except TimeoutError:
+                    raise MatchTimeout(self.entries[j].id, deadline.budget, len(text)) from None
                 if alt is not None:
                     hit = self._accept(alt.end(), a, j, words)
             if hit is None:
@@ -117,6 +127,17 @@ class _KindMatcher:
                 continue
             yield a, hit[0], hit[1]
             pos = hit[0]
+
+    def _culprit(self, text: str, pos: int, budget: float) -> str:
+        """The id of the entry that made the kind's alternation run out of time: the first one
+        that also runs out of (a share of) ``budget`` on its own; all ids when none does."""
+        share = budget / len(self.entries)
+        for entry, single in zip(self.entries, self.singles, strict=True):
+            try:
+                single.search(text, pos, timeout=share)
+            except TimeoutError:
+                return entry.id
+        return ",".join(e.id for e in self.entries)
 
     def _accept(self, b: int, a: int, j: int, words: _WordBoundaries) -> tuple[int, str] | None:
         entry = self.entries[j]
@@ -145,19 +166,24 @@ class Lexicon:
     """A validated lexicon; build it with :meth:`load` (or directly, which validates too).
 
     ``folds`` are the obfuscation folds applied before matching; a lexicon without folds
-    matches text that is normalised but not folded.
+    matches text that is normalised but not folded. ``match_timeout`` bounds the time (seconds)
+    that folding and matching one text field may take (see :mod:`classifier.patterns`).
     """
 
     version: str
     entries: tuple[LexiconEntry, ...]
     folds: tuple[Fold, ...] = ()
     path: str | None = None
+    match_timeout: float = MATCH_TIMEOUT_S
     _matchers: tuple[_KindMatcher, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.version, str) or not self.version.strip():
             raise PolicyError("the lexicon needs a non-empty string 'version'", path=self.path)
-        by_kind: dict[str, list[tuple[LexiconEntry, list[re.Pattern[str]]]]] = {}
+        if not self.match_timeout > 0:
+            raise PolicyError(f"match_timeout must be > 0 seconds, got {self.match_timeout!r}",
+                              path=self.path)
+        by_kind: dict[str, list[tuple[LexiconEntry, list[Regex]]]] = {}
         seen: set[str] = set()
         for entry in self.entries:
             compiled = self._check(entry, seen)
@@ -170,12 +196,12 @@ class Lexicon:
             alternation = "|".join(
                 f"(?P<e{j}>{'|'.join(f'(?:{p})' for p in e.patterns)})" for j, (e, _) in enumerate(rows)
             )
-            singles = tuple(fast_compile("|".join(r.pattern for r in rx)) for _, rx in rows)
-            matchers.append(_KindMatcher(kind, fast_compile(alternation),
+            singles = tuple(regex.compile("|".join(r.pattern for r in rx), FLAGS) for _, rx in rows)
+            matchers.append(_KindMatcher(kind, regex.compile(alternation, FLAGS),
                                          tuple(e for e, _ in rows), singles))
         object.__setattr__(self, "_matchers", tuple(matchers))
 
-    def _check(self, entry: LexiconEntry, seen: set[str]) -> list[re.Pattern[str]]:
+    def _check(self, entry: LexiconEntry, seen: set[str]) -> list[Regex]:
         def fail(msg: str) -> PolicyError:
             return PolicyError(msg, rule_id=entry.id, path=self.path)
 
@@ -188,22 +214,12 @@ class Lexicon:
             raise fail(f"unknown boundary {entry.boundary!r}; expected 'none' or 'word'")
         if not entry.patterns:
             raise fail("'patterns' is empty; give at least one regex")
-        return [_compile(p, f"patterns[{k}]", fail) for k, p in enumerate(entry.patterns)]
+        return [compile_pattern(p, f"patterns[{k}]", fail) for k, p in enumerate(entry.patterns)]
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> Lexicon:
         """Read and validate a lexicon file (default: the packaged ``lexicon.json``)."""
-        if path is None:
-            res = resources.files("classifier").joinpath("data", "lexicon.json")
-            where, reader = str(res), res.read_text
-        else:
-            where, reader = str(path), Path(path).read_text
-        try:
-            data = json.loads(reader(encoding="utf-8"))
-        except OSError as exc:
-            raise PolicyError(f"cannot read the lexicon file: {exc}", path=where) from exc
-        except ValueError as exc:
-            raise PolicyError(f"not valid UTF-8 JSON: {exc}; fix the file", path=where) from exc
+        data, where = read_lexicon_document(path)
         return cls.from_dict(data, path=where)
 
     @classmethod
@@ -220,15 +236,7 @@ class Lexicon:
         if not isinstance(rows, list):
             raise PolicyError("'entries' must be a list of entry objects", path=path)
         entries = tuple(_parse_entry(row, k, path) for k, row in enumerate(rows))
-        fold_rows = data.get("folds", [])
-        if not isinstance(fold_rows, list):
-            raise PolicyError("'folds' must be a list of fold objects", path=path)
-        folds = tuple(_parse_fold(row, k, path) for k, row in enumerate(fold_rows))
-        ids = [f.id for f in folds]
-        for fid in ids:
-            if ids.count(fid) > 1:
-                raise PolicyError("duplicate fold id; give every fold its own id",
-                                  rule_id=fid, path=path)
+        folds = parse_folds(data.get("folds", []), path)
         return cls(data.get("version", ""), entries, folds, path)
 
     def entry(self, entry_id: str) -> LexiconEntry:
@@ -239,83 +247,15 @@ class Lexicon:
         raise KeyError(f"no lexicon entry {entry_id!r} in lexicon {self.version}")
 
 
-class _Row(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    id: str = Field(min_length=1)
-    description: str = ""
-
-
-class _EntryRow(_Row):
+class _EntryRow(Row):
     kind: str
     patterns: list[str]
     boundary: Boundary = "none"
 
 
-class _FoldRow(_Row):
-    pattern: str | None = None
-    replace: str | None = None
-    strip: str | None = None
-    map: dict[str, str] | None = None
-    gate: str | None = None
-
-
-def _validate(model: type[_R], row: Any, where: str, path: str | None) -> _R:
-    try:
-        return model.model_validate(row)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "row"
-        raise PolicyError(f"{loc}: {err['msg']}", rule_id=where, path=path) from exc
-
-
-def _row_id(row: Any, fallback: str) -> str:
-    rid = row.get("id") if isinstance(row, dict) else None
-    return rid if isinstance(rid, str) and rid else fallback
-
-
 def _parse_entry(row: Any, k: int, path: str | None) -> LexiconEntry:
-    r = _validate(_EntryRow, row, _row_id(row, f"entries[{k}]"), path)
+    r = validate_row(_EntryRow, row, row_id(row, f"entries[{k}]"), path)
     return LexiconEntry(r.id, r.kind, tuple(r.patterns), r.description, r.boundary)
-
-
-def _parse_fold(row: Any, k: int, path: str | None) -> Fold:
-    r = _validate(_FoldRow, row, _row_id(row, f"folds[{k}]"), path)
-
-    def fail(msg: str) -> PolicyError:
-        return PolicyError(msg, rule_id=r.id, path=path)
-
-    actions = [a for a in ("replace", "strip", "map") if getattr(r, a) is not None]
-    if len(actions) != 1:
-        raise fail(f"a fold needs exactly one of 'replace', 'strip', 'map'; got {actions}")
-    if r.map is not None and (not r.map or not all(r.map)):
-        raise fail("'map' must be a non-empty object with non-empty keys")
-    pattern = r.pattern
-    if pattern is None and r.map:
-        pattern = "|".join(re.escape(c) for c in sorted(r.map, key=len, reverse=True))
-    if not pattern:
-        raise fail("a fold needs a non-empty regex 'pattern'")
-    return Fold(
-        r.id, _compile(pattern, "pattern", fail), r.description, r.replace,
-        None if r.strip is None else _compile(r.strip, "strip", fail), dict(r.map or {}),
-        None if r.gate is None else _compile(r.gate, "gate", fail),
-    )
-
-
-def _compile(pattern: str, what: str, fail: Callable[[str], PolicyError]) -> re.Pattern[str]:
-    if not pattern:
-        raise fail(f"{what} must be a non-empty regex")
-    try:
-        rx = re.compile(pattern, re.MULTILINE)
-    except re.error as exc:
-        raise fail(f"{what} {pattern!r} is not a valid regex: {exc}; fix it (Python 're' syntax)"
-                   ) from exc
-    if rx.groupindex or _BACKREF.search(pattern):
-        raise fail(f"{what} {pattern!r} uses named groups or backreferences; "
-                   "use plain or non-capturing groups")
-    if rx.match(""):
-        raise fail(f"{what} {pattern!r} matches the empty string; make it match a character")
-    return rx
 
 
 _DEFAULT_LOCK = threading.Lock()
@@ -343,12 +283,13 @@ def extract_signals(note: Note, lexicon: Lexicon) -> tuple[Signal, ...]:
 
 
 def _scan(raw: str, name: NoteField, lexicon: Lexicon) -> list[Signal]:
-    norm = normalize(raw, lexicon.folds)
+    deadline = Deadline(lexicon.match_timeout)
+    norm = normalize(raw, lexicon.folds, deadline=deadline)
     text = norm.text
     words = _WordBoundaries(text)
     found: list[tuple[int, int, str, str]] = []
     for matcher in lexicon._matchers:
-        found.extend((a, b, matcher.kind, eid) for a, b, eid in matcher.find(text, words))
+        found.extend((a, b, matcher.kind, eid) for a, b, eid in matcher.find(text, words, deadline))
     found.extend((m.start(), m.end(), "mention", MENTION_ENTRY) for m in _MENTION.finditer(text))
     found.extend(_topics(text))
     found = _drop_negated(found)
