@@ -141,6 +141,7 @@ def print_table(rows: list[dict[str, Any]], base: float | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     if str(REPO) not in sys.path:  # also runnable as `python bench/bench.py`
         sys.path.insert(0, str(REPO))
+    from bench.data import SEED_GLOB as SEED_NOTES
     from bench.data import draw_notes, write_jsonl
     from bench.models import encoder_dirs
     from classifier.model import default_model_dir, read_model_config
@@ -153,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="a smoke run: 200 notes, 30 single-note calls")
     p.add_argument("--skip", nargs="*", default=[], choices=["hf", *SCORE_MODES, "api"],
                    help="modes to leave out")
+    p.add_argument("--notes-from", type=Path, nargs="+",
+                   help="draw the notes from these files, repeated to --n (default: training/data/seed_w*.jsonl)")
     p.add_argument("--out", type=Path, default=REPO / "out" / "bench", help="working folder")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed per mode")
     args = p.parse_args(argv)
@@ -164,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not encoders:
         raise SystemExit(f"{model} holds no encoder: nothing to compare (a lexical model is the cascade's first stage)")
     args.out.mkdir(parents=True, exist_ok=True)
-    notes = write_jsonl(args.out / "notes.jsonl", draw_notes(args.n))
+    notes = write_jsonl(args.out / "notes.jsonl", draw_notes(args.n, sources=args.notes_from))
     print(f"bench: {model} ({cfg['name']}@{cfg['version']}), {args.n} notes, {args.latency} single-note "
           f"calls per mode, {os.cpu_count()} CPUs", flush=True)
 
@@ -222,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print(f"targets: {json.dumps(targets)} (score >= 100 notes/s and >= 4x (a); single-note API p99 <= 50 ms)")
     print(json.dumps({"bench": {"model": str(model), "n": args.n, "latency_calls": args.latency,
+                                "notes_from": [str(f) for f in args.notes_from or [SEED_NOTES]],
                                 "cpu_count": os.cpu_count(), "matmul_peak_gflops": peak, "peaks": peaks,
                                 "targets": targets, "rows": rows, "results": results}}, ensure_ascii=False))
     return 0

@@ -9,14 +9,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_GLOB = "training/data/seed_w*.jsonl"
-LABEL_FIELDS = ("label", "vertical", "writer", "hard_case")
+LABEL_FIELDS = ("label", "vertical", "writer", "hard_case", "why", "source")
 
 
-def draw_notes(n: int, seed: int = 7) -> list[dict[str, Any]]:
-    """``n`` canonical note records drawn without replacement from the seed files (cycled with
-    fresh ids when ``n`` exceeds them), labels and authoring fields removed."""
+def draw_notes(n: int, seed: int = 7, sources: list[Path] | None = None) -> list[dict[str, Any]]:
+    """``n`` canonical note records drawn without replacement from ``sources`` (default: the seed
+    files), cycled with fresh ids when ``n`` exceeds them, labels and authoring fields removed."""
     rows: list[dict[str, Any]] = []
-    for path in sorted(REPO.glob(SEED_GLOB)):
+    for path in sources or sorted(REPO.glob(SEED_GLOB)):
         for line in path.read_text("utf-8").splitlines():
             if line.strip():
                 rows.append({k: v for k, v in json.loads(line).items() if k not in LABEL_FIELDS})

@@ -136,3 +136,55 @@ def test_training_reevaluate_rewrites_metrics_for_new_test_notes(toy_file: Path,
     after = json.loads((out / "metrics.json").read_text("utf-8"))["test"]["combined"]["n"]
     assert after == before + 1
     assert "recomputed" in (out / "MODEL_CARD.md").read_text("utf-8")
+
+
+def test_training_eval_data_is_reported_never_trained_and_card_shows_it(toy_file: Path, tmp_path: Path) -> None:
+    evals = write_jsonl(tmp_path / "real.jsonl", [
+        {"id": "r1", "text": "周末去爬山，风景很好", "label": "sharing"},
+        {"id": "r2", "text": "现货清仓，卖完无补，私我", "label": "undisclosed_ad"},
+        {"id": "r3", "text": "感谢某品牌方赠送体验，用着还行", "label": "declared"},
+    ])
+    out = tmp_path / "lex"
+    assert main(["train", "--kind", "lexical", "--data", str(toy_file), "--out", str(out),
+                 "--test-writers", "w1", "w2", "--eval-data", str(evals)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text("utf-8"))
+    assert metrics["eval:real"]["combined"]["n"] == 3
+    assert {"test_writer:w1", "test_writer:w2"} <= set(metrics)
+    assert "text" not in json.dumps(metrics["eval:real"]["combined"]["worst_errors"])  # ids only
+    meta = json.loads((out / "meta.json").read_text("utf-8"))
+    hashed = {Path(d["path"]).name for d in meta["data"]}
+    assert {"toy.jsonl", "real.jsonl"} <= hashed
+    assert meta["priors"]["deployment"]["undisclosed_ad"] == pytest.approx(0.12)
+    card = (out / "MODEL_CARD.md").read_text("utf-8")
+    assert "| eval:real | 3 |" in card and "## How this configuration was chosen" in card
+    assert "Source of the prior" in card
+    # the model's own prior is its validation mix, written into the policy next to the deployment's
+    policy = json.loads((out / "policy.json").read_text("utf-8"))
+    assert sum(policy["priors"]["model"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_training_retune_sets_a_deployment_prior_and_keeps_the_model(toy_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lex"
+    assert main(["train", "--kind", "lexical", "--data", str(toy_file), "--out", str(out),
+                 "--test-writers", "w2"]) == 0
+    weights = (out / "weights.safetensors").read_bytes()
+    assert main(["retune", str(out), "--deployment-prior",
+                 "sharing=0.5,undisclosed_ad=0.4,declared=0.1"]) == 0
+    policy = json.loads((out / "policy.json").read_text("utf-8"))
+    assert policy["priors"]["deployment"] == {"sharing": 0.5, "undisclosed_ad": 0.4, "declared": 0.1}
+    assert (out / "weights.safetensors").read_bytes() == weights
+    with pytest.raises(SystemExit) as exc:
+        main(["retune", str(out), "--deployment-prior", "sharing=lots"])
+    assert exc.value.code == 2
+
+
+def test_training_lowo_holds_out_each_writer(toy_file: Path, tmp_path: Path) -> None:
+    from training.lowo import main as lowo_main
+
+    out = tmp_path / "lowo.json"
+    assert lowo_main(["--data", str(toy_file), "--out", str(out)]) == 0
+    result = json.loads(out.read_text("utf-8"))
+    assert set(result["folds"]) == {"w0", "w1", "w2"}
+    assert all(f["n"] == len(TOY_NOTES) * sum(1 for j in range(len(SUFFIXES)) if j % 3 == int(w[1]))
+               for w, f in result["folds"].items())
+    assert result["macro_f1_min"] <= result["macro_f1_mean"] <= result["macro_f1_max"]
