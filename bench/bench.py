@@ -63,7 +63,7 @@ def _run_json(cmd: Sequence[str], timeout: float, what: str) -> dict[str, Any] |
 
 def model_version(model: Path) -> str | None:
     """What the production loader makes of the folder (the API serves this)."""
-    code = ("import sys; from classifier.model import load_model; "
+    code = ("import sys; from classifier.registry import load_model; "
             "print(load_model(sys.argv[1]).version)")
     proc = subprocess.run([sys.executable, "-c", code, str(model)], cwd=REPO, capture_output=True,
                           text=True, timeout=600, check=False)

@@ -21,7 +21,7 @@ def encoder_dirs(model_dir: Path) -> list[Path]:
 
 def build(model_dir: Path, mode: str) -> Any:
     from classifier.cascade import CascadeModel
-    from classifier.model import load_model
+    from classifier.registry import load_model
 
     if mode not in MODES:
         raise SystemExit(f"mode {mode!r}: expected one of {MODES}")

@@ -11,9 +11,10 @@ from classifier.errors import (
     NotFittedError,
     PolicyError,
 )
-from classifier.model import Classifier, default_model_dir, load_model
+from classifier.model import Classifier, default_model_dir
 from classifier.notes import note_from_dict
 from classifier.pipeline import Pipeline
+from classifier.registry import load_model
 from classifier.rules import Policy
 from classifier.signals import Lexicon, extract_signals
 from classifier.types import LABELS, Author, Note, ProductTag, Reason, Signal, Verdict

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from classifier.errors import ModelError
-from classifier.model import MODEL_FILE, load_model, model_text
+from classifier.model import MODEL_FILE, ModelLoader, model_text
 from classifier.types import LABELS, Note
 
 FloatArray = npt.NDArray[np.float64]
@@ -124,9 +124,12 @@ class CascadeModel:
         return self.predict_proba_texts([model_text(n) for n in notes])
 
     @classmethod
-    def from_config(cls, path: Path | str, spec: Any, second: TextClassifier) -> TextClassifier:
+    def from_config(cls, path: Path | str, spec: Any, second: TextClassifier, *,
+                    load_first: ModelLoader | None = None) -> TextClassifier:
         """The cascade that ``spec`` (the ``"cascade"`` entry of ``path``'s ``notecheck.json``)
-        describes in front of ``second``; ``second`` alone when the first model has changed."""
+        describes in front of ``second``; ``second`` alone when the first model has changed.
+        A first model in its own folder is loaded with ``load_first``
+        (:func:`classifier.registry.load_model`, which passes itself)."""
         path = Path(path)
         where = f"{path / MODEL_FILE}: '{CONFIG_KEY}'"
         if not isinstance(spec, Mapping) or not isinstance(spec.get("first"), str) or "tau" not in spec:
@@ -143,7 +146,10 @@ class CascadeModel:
             if not folder.is_dir():
                 raise ModelError(f"{where}: first model folder {str(folder)!r} does not exist; fix "
                                  f"'first' or remove the '{CONFIG_KEY}' entry")
-            first = load_model(folder)
+            if load_first is None:
+                raise TypeError(f"{where}: the first model is a folder; pass load_first="
+                                "classifier.registry.load_model to load it")
+            first = load_first(folder)
         if not isinstance(first, TextClassifier):
             raise ModelError(f"{where}: a {type(first).__name__} cannot be a cascade's first model")
         tuned = spec.get("first_version")

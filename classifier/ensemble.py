@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from classifier.errors import ModelError
-from classifier.model import MODEL_FILE, load_model, model_text, read_model_config, softmax
+from classifier.model import MODEL_FILE, ModelLoader, model_text, read_model_config, softmax
 from classifier.types import LABELS, Note
 
 FloatArray = npt.NDArray[np.float64]
@@ -81,8 +81,9 @@ class EnsembleModel:
         (Path(path) / MODEL_FILE).write_text(json.dumps(self.config(), ensure_ascii=False, indent=2), "utf-8")
 
     @classmethod
-    def load(cls, path: Path | str, *, exact: bool = False) -> EnsembleModel:
-        """Load the folder's members with :func:`classifier.model.load_model` (``exact`` as there)."""
+    def load(cls, path: Path | str, *, exact: bool = False, load_member: ModelLoader) -> EnsembleModel:
+        """Load the folder's members with ``load_member`` (:func:`classifier.registry.load_model`,
+        which passes itself; ``exact`` as there)."""
         path = Path(path)
         cfg = read_model_config(path)
         if cfg["kind"] != "ensemble":
@@ -95,7 +96,7 @@ class EnsembleModel:
             sub = str(spec.get("path", ""))
             if not sub or Path(sub).is_absolute() or ".." in Path(sub).parts:
                 raise ModelError(f"{path}/{MODEL_FILE}: member path {sub!r} must be a subfolder name")
-            member = load_model(path / sub, exact=exact)
+            member = load_member(path / sub, exact=exact)
             if not hasattr(member, "predict_proba_texts"):
                 raise ModelError(f"{path / sub}: a {type(member).__name__} cannot be an ensemble member")
             members.append(member)

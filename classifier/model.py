@@ -1,4 +1,10 @@
-"""The classifier interface, the model-folder contract and the loader.
+"""The base of every model kind: the classifier interface, the model-folder contract and the
+helpers the kinds share (``model_text``, ``softmax``, config reading).
+
+This module imports no model kind; :mod:`classifier.registry` maps a folder's ``kind`` to its
+loader (``load_model``). The kinds (``classifier.encoder``, ``classifier.baseline``,
+``classifier.onnx_backend``, ``classifier.ensemble``, ``classifier.cascade``) import this base and
+never the registry; the composite kinds get the loader for their members as an argument.
 
 Every model folder holds ``notecheck.json``::
 
@@ -13,7 +19,6 @@ from :data:`classifier.types.LABELS`.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 from collections.abc import Sequence
@@ -29,7 +34,6 @@ from classifier.types import LABELS, Note
 MODEL_FILE = "notecheck.json"
 KINDS = ("encoder", "lexical", "ensemble")
 
-log = logging.getLogger("notecheck.model")
 
 
 @runtime_checkable
@@ -43,6 +47,12 @@ class Classifier(Protocol):
     def version(self) -> str: ...
 
     def predict_proba(self, notes: Sequence[Note]) -> npt.NDArray[np.float64]: ...
+
+
+class ModelLoader(Protocol):
+    """Loads a model folder of any kind (:func:`classifier.registry.load_model`)."""
+
+    def __call__(self, path: Path | str, *, exact: bool = False) -> Classifier: ...
 
 
 def softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -118,49 +128,6 @@ def require_files(path: Path, names: Sequence[str]) -> None:
     missing = [n for n in names if not (path / n).is_file()]
     if missing:
         raise ModelError(f"model folder {str(path)!r} is incomplete: missing {missing}")
-
-
-def load_model(path: Path | str, *, exact: bool = False) -> Classifier:
-    """Load a model folder of any kind with the production loader.
-
-    By default the fast path: an encoder runs on its int8 ONNX graph when an up-to-date one lies
-    next to its weights (``python -m training.export``; else torch, and the log says so), and a
-    tuned ``"cascade"`` entry in the folder's ``notecheck.json`` puts the cheap first model in
-    front (see :mod:`classifier.cascade`). ``exact=True`` is the full unoptimised path: torch
-    fp32 for every encoder and no cascade."""
-    path = Path(path)
-    cfg = read_model_config(path)
-    model: Any
-    if cfg["kind"] == "lexical":
-        from classifier.baseline import LexicalModel
-
-        model = LexicalModel.load(path)
-    elif cfg["kind"] == "ensemble":
-        from classifier.ensemble import EnsembleModel
-
-        model = EnsembleModel.load(path, exact=exact)
-    else:
-        model = _load_encoder(path, exact=exact)
-    if not exact and cfg.get("cascade") is not None:
-        from classifier.cascade import CascadeModel
-
-        model = CascadeModel.from_config(path, cfg["cascade"], model)
-    result: Classifier = model
-    return result
-
-
-def _load_encoder(path: Path, *, exact: bool) -> Any:
-    from classifier.encoder import EncoderModel
-
-    if not exact:
-        from classifier.onnx_backend import ONNX_INT8, OnnxEncoderModel, fast_artifact
-
-        if fast_artifact(path) is not None:
-            return OnnxEncoderModel.load(path)
-        if not (path / ONNX_INT8).is_file():  # a stale graph: fast_artifact has said why
-            log.warning("%s: no ONNX int8 graph, scoring with torch fp32 (slower); build it with "
-                        "`python -m training.export %s` (make demo / make test do)", path, path)
-    return EncoderModel.load(path)
 
 
 def models_root() -> Path:

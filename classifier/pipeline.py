@@ -16,7 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from classifier.decide import decide
-from classifier.model import Classifier, default_model_dir, load_model
+from classifier.model import Classifier, default_model_dir
+from classifier.registry import load_model
 from classifier.rules import Policy
 from classifier.signals import Lexicon, extract_signals
 from classifier.types import LABELS, Note, Signal, Verdict

@@ -39,7 +39,7 @@ import numpy.typing as npt
 
 from classifier.cascade import CONFIG_KEY, confident, thresholds_of
 from classifier.errors import ModelError, NotecheckError
-from classifier.model import MODEL_FILE, load_model, model_text, read_model_config, softmax
+from classifier.model import MODEL_FILE, model_text, read_model_config, softmax
 from classifier.onnx_backend import (
     ONNX_FP32,
     ONNX_INT8,
@@ -49,6 +49,7 @@ from classifier.onnx_backend import (
     read_onnx_meta,
     weights_digest,
 )
+from classifier.registry import load_model
 
 FloatArray = npt.NDArray[np.float64]
 OPSET = 17

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifier.model import load_model
+from classifier.registry import load_model
 from classifier.types import LABELS
 from serving.cli import main
 from tests.conftest import TOY_NOTES, write_jsonl

@@ -9,7 +9,7 @@ import pytest
 
 from classifier.baseline import LexicalModel, features
 from classifier.errors import ModelError, NotFittedError
-from classifier.model import load_model
+from classifier.registry import load_model
 from classifier.types import LABELS
 from tests.conftest import TOY_NOTES, toy_note
 

@@ -13,6 +13,7 @@ import pytest
 from classifier.cascade import CascadeModel, confident, thresholds_of
 from classifier.errors import ModelError
 from classifier.model import Classifier
+from classifier.registry import load_model
 from classifier.types import LABELS, Note
 
 FloatArray = np.ndarray
@@ -131,7 +132,7 @@ def test_cascade_from_config_loads_the_first_model(lexical_dir: Path, tiny_encod
                            {"first": "../lexical", "first_version": "toy-lexical@t1", "tau": 0.8})
     second = EncoderModel.load(folder)
     spec = json.loads((folder / "notecheck.json").read_text("utf-8"))["cascade"]
-    model = CascadeModel.from_config(folder, spec, second)
+    model = CascadeModel.from_config(folder, spec, second, load_first=load_model)
     assert isinstance(model, CascadeModel)
     assert model.version == "tiny-encoder@t1+cascade(toy-lexical@t1,tau=0.8)"
     assert model.predict_proba([Note(id="a", text="广告｜恰饭啦")]).shape == (1, 3)
@@ -143,7 +144,7 @@ def test_cascade_from_config_is_off_when_the_first_model_changed(
     _, second = models()
     spec = {"first": str(lexical_dir), "first_version": "toy-lexical@t0", "tau": 0.8}
     with caplog.at_level("WARNING", logger="notecheck.cascade"):
-        assert CascadeModel.from_config(tiny_encoder_dir, spec, second) is second
+        assert CascadeModel.from_config(tiny_encoder_dir, spec, second, load_first=load_model) is second
     assert "re-tuned" in caplog.text
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from classifier.encoder import EncoderModel, head_tail
 from classifier.errors import ModelError
-from classifier.model import load_model
+from classifier.registry import load_model
 from classifier.types import LABELS, Note
 
 

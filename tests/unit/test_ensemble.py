@@ -12,7 +12,7 @@ import pytest
 from classifier.baseline import LexicalModel
 from classifier.ensemble import EnsembleModel
 from classifier.errors import ModelError
-from classifier.model import load_model
+from classifier.registry import load_model
 from classifier.types import Note
 
 

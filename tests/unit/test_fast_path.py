@@ -15,9 +15,10 @@ from classifier.baseline import LexicalModel
 from classifier.cascade import CascadeModel, confident, thresholds_of
 from classifier.encoder import EncoderModel
 from classifier.ensemble import EnsembleModel
-from classifier.model import load_model, model_text
+from classifier.model import model_text
 from classifier.onnx_backend import ONNX_META, OnnxEncoderModel
 from classifier.pipeline import Pipeline
+from classifier.registry import load_model
 from classifier.types import LABELS, Note
 from tests.conftest import TOY_NOTES, write_jsonl
 
