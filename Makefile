@@ -1,6 +1,7 @@
 # The two commands a fresh machine needs (see README.md):
 #   make demo   set up .venv and score the bundled example dump with the shipped default model
-#   make test   set up .venv, build the offline base encoder, run the whole test suite
+#   make test   set up .venv, build the offline base encoder, lint and type-check (ruff, mypy
+#               strict), then run the whole test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ BASE   := .cache/e5-small
 SHIPPED := models/notecheck-base
 ONNX   := $(SHIPPED)/encoder/model.int8.onnx
 
-.PHONY: setup base onnx browser demo test model bench clean
+.PHONY: setup base onnx browser demo lint test model bench clean
 
 $(BIN)/notecheck: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +39,14 @@ browser:
 demo: setup onnx
 	$(BIN)/notecheck score examples/notes_crawler.jsonl -o out/demo.jsonl
 
+# ruff (pyproject [tool.ruff]) over the tree, mypy strict over the packages ([tool.mypy])
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 test: setup base browser onnx
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean:
