@@ -64,17 +64,17 @@ class ModerationService:
         self.batcher.start()
 
     def close(self) -> bool:
-        self.metrics.ready.set(0)
+        self.metrics.set_ready(False)
         return self.batcher.close(self.settings.shutdown_grace_s)
 
     def _on_ready(self, pipeline: Pipeline) -> None:
-        self.metrics.ready.set(1)
+        self.metrics.set_ready(True)
         self._publish_versions(pipeline)
         log.info("model %s ready (policy %s, lexicon %s)", pipeline.model_version,
                  pipeline.policy.version, pipeline.lexicon.version)
 
     def _publish_versions(self, pipeline: Pipeline) -> None:
-        self.metrics.info.replace(1, pipeline.model_version, pipeline.policy.version,
+        self.metrics.set_versions(pipeline.model_version, pipeline.policy.version,
                                   pipeline.lexicon.version)
 
     def readiness(self) -> ReadyOut:
@@ -116,7 +116,7 @@ class ModerationService:
     async def moderate(self, notes: Sequence[Note]) -> list[Verdict]:
         verdicts = await self.batcher.submit(notes, self.settings.request_timeout_s)
         for v in verdicts:
-            self.metrics.verdicts.inc(v.label, v.decision)
+            self.metrics.count_verdict(v.label, v.decision)
         return verdicts
 
     # ------------------------------------------------------------------ model and policy
@@ -157,10 +157,10 @@ class ModerationService:
                 else:
                     pipeline.rulebook = _rulebook_from(body, old)
             except ReloadRefused:
-                self.metrics.reloads.inc("refused")
+                self.metrics.count_reload("refused")
                 raise
             new = pipeline.rulebook
-        self.metrics.reloads.inc("applied")
+        self.metrics.count_reload("applied")
         self._publish_versions(pipeline)
         log.info("policy reloaded from %s: policy %s -> %s, lexicon %s -> %s",
                  "files" if from_files else "body", old.policy.version, new.policy.version,

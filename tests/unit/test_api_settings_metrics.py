@@ -1,4 +1,5 @@
-"""Settings from the environment and the Prometheus text exposition."""
+"""Settings from the environment (pydantic-settings) and the Prometheus text exposition
+(prometheus_client)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from classifier.errors import InputError
-from serving.metrics import ApiMetrics, Counter, Histogram, Registry
-from serving.settings import Settings
+from serving.metrics import CONTENT_TYPE, ApiMetrics
+from serving.settings import Settings, is_loopback
 
 
 def test_api_settings_defaults() -> None:
@@ -46,43 +47,90 @@ def test_api_settings_are_frozen() -> None:
         s.port = 1  # type: ignore[misc]
 
 
-def test_api_metrics_counter_and_histogram_exposition() -> None:
-    reg = Registry()
-    c = Counter("x_total", "Things.", ("route", "status"))
-    h = Histogram("lat_seconds", "Latency.", (0.1, 1.0), ("route",))
-    reg.add(c)
-    reg.add(h)
-    c.inc("/a", "200")
-    c.inc("/a", "200")
-    c.inc('/b"q', "500")
-    h.observe(0.05, "/a")
-    h.observe(0.5, "/a")
-    h.observe(5.0, "/a")
-    text = reg.render()
-    assert "# TYPE x_total counter" in text
-    assert 'x_total{route="/a",status="200"} 2' in text
-    assert 'x_total{route="/b\\"q",status="500"} 1' in text
-    assert 'lat_seconds_bucket{route="/a",le="0.1"} 1' in text
-    assert 'lat_seconds_bucket{route="/a",le="1"} 2' in text
-    assert 'lat_seconds_bucket{route="/a",le="+Inf"} 3' in text
-    assert 'lat_seconds_count{route="/a"} 3' in text
-    assert 'lat_seconds_sum{route="/a"} 5.55' in text
-    assert text.endswith("\n")
+def test_api_settings_explicit_values_never_read_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTECHECK_PORT", "9555")
+    monkeypatch.setenv("NOTECHECK_API_KEYS", "from-env")
+    assert Settings().port == 8000 and Settings(port=1).api_keys == frozenset()
+    s = Settings.from_env()  # os.environ, through pydantic-settings
+    assert s.port == 9555 and s.api_keys == frozenset({"from-env"})
 
 
-def test_api_metrics_wrong_label_count_is_refused() -> None:
-    c = Counter("x_total", "Things.", ("route",))
-    with pytest.raises(ValueError, match="expected labels"):
-        c.inc("/a", "extra")
+@pytest.mark.parametrize(("env", "field", "value"), [
+    ({"NOTECHECK_ALLOW_NO_KEYS": "true"}, "allow_no_keys", True),
+    ({"NOTECHECK_RELOAD_TIMEOUT_S": "1.5"}, "reload_timeout_s", 1.5),
+    ({"NOTECHECK_UPLOAD_TIMEOUT_S": "30"}, "upload_timeout_s", 30.0),
+    ({"NOTECHECK_FEEDBACK_MAX_BYTES": "2048"}, "feedback_max_bytes", 2048),
+    ({"NOTECHECK_FEEDBACK_BACKUPS": "3"}, "feedback_backups", 3),
+    ({"NOTECHECK_ADMIN_KEYS": "a,b"}, "admin_keys", frozenset({"a", "b"})),
+    ({"NOTECHECK_MODEL": "  "}, "model", None),  # blank: the default
+])
+def test_api_settings_hardening_variables(env: dict[str, str], field: str, value: object) -> None:
+    assert getattr(Settings.from_env(env), field) == value
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("[::1]", True),
+    ("localhost", True), ("0.0.0.0", False), ("::", False), ("192.168.1.5", False),
+    ("example.com", False), ("", False),
+])
+def test_api_settings_loopback_hosts(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_api_settings_exposed_without_keys() -> None:
+    assert not Settings().exposed_without_keys
+    assert Settings(host="0.0.0.0").exposed_without_keys
+    assert not Settings(host="0.0.0.0", api_keys=frozenset({"k"})).exposed_without_keys
+    assert not Settings(host="0.0.0.0", admin_keys=frozenset({"k"})).exposed_without_keys
 
 
 def test_api_metrics_all_series_present() -> None:
     m = ApiMetrics(queue_depth=lambda: 3)
     m.observe_request("/v1/moderate", "POST", 200, 0.01)
+    m.observe_request("/v1/moderate", "POST", 200, 0.5)
     m.observe_batch(8, 0.02)
-    m.verdicts.inc("declared", "pass")
+    m.count_verdict("declared", "pass")
+    m.count_reload("refused")
     text = m.render()
-    for name in ("notecheck_http_requests_total", "notecheck_http_request_duration_seconds_bucket",
-                 "notecheck_batch_size_bucket", "notecheck_verdicts_total", "notecheck_ready 0",
-                 "notecheck_queue_depth 3", "process_resident_memory_bytes"):
-        assert name in text
+    assert "# TYPE notecheck_http_requests_total counter" in text
+    assert metric(text, "notecheck_http_requests_total", route="/v1/moderate", method="POST",
+                  status="200") == 2
+    assert metric(text, "notecheck_http_request_duration_seconds_bucket", route="/v1/moderate",
+                  le="0.01") == 1
+    assert metric(text, "notecheck_http_request_duration_seconds_count",
+                  route="/v1/moderate") == 2
+    assert metric(text, "notecheck_batch_size_bucket", le="8.0") == 1
+    assert metric(text, "notecheck_verdicts_total", label="declared", decision="pass") == 1
+    assert metric(text, "notecheck_policy_reloads_total", outcome="refused") == 1
+    assert metric(text, "notecheck_queue_depth") == 3 and metric(text, "notecheck_ready") == 0
+    assert metric(text, "process_resident_memory_bytes")
+    assert metric(text, "notecheck_info") is None  # no versions until the model is ready
+    assert text.endswith("\n") and CONTENT_TYPE.startswith("text/plain")
+
+
+def test_api_metrics_info_is_replaced_on_reload() -> None:
+    m = ApiMetrics()
+    m.set_versions("m1", "p1", "l1")
+    m.set_versions("m1", "p2", "l1")
+    m.set_ready(True)
+    text = m.render()
+    assert metric(text, "notecheck_info", policy_version="p2") == 1
+    assert metric(text, "notecheck_info", policy_version="p1") is None
+    assert metric(text, "notecheck_ready") == 1
+
+
+def test_api_metrics_two_apps_do_not_share_series() -> None:
+    a, b = ApiMetrics(), ApiMetrics()
+    a.count_verdict("sharing", "pass")
+    assert metric(b.render(), "notecheck_verdicts_total") is None
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                return float(sample.value)
+    return None
