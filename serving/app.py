@@ -8,6 +8,10 @@ the queue and stops the scoring thread.
 
 Routes (``serving.routes``): ``POST /v1/moderate``, ``POST /v1/moderate/batch``, ``GET /healthz``,
 ``GET /readyz``, ``GET /metrics``, ``GET /v1/model``, ``POST /v1/policy/reload``, ``GET /docs``.
+
+Safe by default: the admin route (policy reload) always needs an admin key, and ``notecheck
+serve`` refuses to listen beyond loopback without API keys unless ``--allow-no-keys`` is given
+(it then logs a warning at start).
 """
 
 from __future__ import annotations
@@ -24,14 +28,14 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
-from classifier.errors import NotecheckError
+from classifier.errors import InputError, NotecheckError
 from serving.http_errors import install_error_handlers
 from serving.middleware import BodyGuard, RequestContext
 from serving.routes import ROUTERS
 from serving.service import ModerationService, PipelineFactory, default_pipeline_factory
 from serving.settings import Settings, get_settings
 
-__all__ = ["add_serve_command", "create_app", "main", "serve"]
+__all__ = ["add_serve_command", "create_app", "exposure_check", "main", "serve"]
 
 log = logging.getLogger("notecheck.serving")
 
@@ -138,13 +142,36 @@ def add_serve_command(sub: Any) -> argparse.ArgumentParser:
                    help="per-request deadline in seconds before 504 (default 10)")
     p.add_argument("--max-text-chars", type=int, help="longest note text (default 20000)")
     p.add_argument("--max-body-bytes", type=int, help="largest request body (default 8 MiB)")
+    p.add_argument("--allow-no-keys", action="store_true", default=None,
+                   help="listen beyond loopback (e.g. --host 0.0.0.0) although no API key is "
+                        "set: anyone who reaches the port may use the API (a warning is logged "
+                        "at start); without this flag the server refuses to start so")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(run=serve)
     return p
 
 
 _OPTION_FIELDS = ("host", "port", "model", "policy", "lexicon", "exact", "max_batch_size",
-                  "max_wait_ms", "max_queue", "request_timeout_s", "max_text_chars", "max_body_bytes")
+                  "max_wait_ms", "max_queue", "request_timeout_s", "max_text_chars", "max_body_bytes",
+                  "allow_no_keys")
+
+
+def exposure_check(settings: Settings) -> str | None:
+    """``None`` when the settings are safe to serve; otherwise the warning to log at start.
+
+    Raises :class:`InputError` when the server would listen beyond loopback with no API key
+    and ``allow_no_keys`` is not set."""
+    if not settings.exposed_without_keys:
+        return None
+    if not settings.allow_no_keys:
+        raise InputError(
+            f"refusing to listen on {settings.host!r} without API keys: anyone who reaches the "
+            "port could use the API. Set NOTECHECK_API_KEYS (and NOTECHECK_ADMIN_KEYS), or "
+            "serve on 127.0.0.1, or pass --allow-no-keys (NOTECHECK_ALLOW_NO_KEYS=true) to "
+            "accept an open API", field="host")
+    return (f"serving on {settings.host!r} without API keys (--allow-no-keys): every route "
+            "but the admin ones is open to anyone who reaches port "
+            f"{settings.port}; set NOTECHECK_API_KEYS to close it")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -155,8 +182,11 @@ def serve(args: argparse.Namespace) -> int:
     from serving.access_log import configure_logging
 
     settings = Settings.from_env(**{k: getattr(args, k, None) for k in _OPTION_FIELDS})
+    warning = exposure_check(settings)  # before anything loads: refuse an open public server
     read_model_config(settings.model or default_model_dir())  # fail fast on a bad folder
     configure_logging(args.log_level)
+    if warning is not None:
+        log.warning(warning)
     app = create_app(settings)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=args.log_level,

@@ -4,8 +4,9 @@ dependency in its thread pool, a hop per dependency per request.
 
 Keys: when ``NOTECHECK_API_KEYS`` or ``NOTECHECK_ADMIN_KEYS`` is set, every route but
 ``/healthz`` and ``/readyz`` needs a key, sent as ``X-API-Key: KEY`` or
-``Authorization: Bearer KEY``; admin keys are valid everywhere, and only they may reload the
-policy. With no key configured at all the API is open (local use).
+``Authorization: Bearer KEY``; admin keys are valid everywhere. With no key configured at all the
+API is open (local use) except the admin routes (policy reload): they always need an admin key,
+and are refused (403) while ``NOTECHECK_ADMIN_KEYS`` is empty.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def _matches(key: str, keys: Iterable[str]) -> bool:
 
 
 async def require_api_key(settings: SettingsDep,
-                    key: Annotated[str | None, Depends(_presented_key)]) -> None:
+                          key: Annotated[str | None, Depends(_presented_key)]) -> None:
     if not settings.auth_enabled:
         return
     if key is None:
@@ -112,13 +113,13 @@ async def require_api_key(settings: SettingsDep,
 
 
 async def require_admin_key(settings: SettingsDep,
-                      key: Annotated[str | None, Depends(_presented_key)]) -> None:
-    if not settings.auth_enabled:
-        return
-    await require_api_key(settings, key)
+                            key: Annotated[str | None, Depends(_presented_key)]) -> None:
+    """Admin routes: always an admin key, whatever else is configured (never open)."""
     if not settings.admin_keys:
-        raise ApiError(403, "forbidden", "policy reload needs an admin key and none is "
-                       "configured; set NOTECHECK_ADMIN_KEYS", field="X-API-Key")
+        raise ApiError(403, "forbidden", "admin routes (policy reload) need an admin key and "
+                       "none is configured; set NOTECHECK_ADMIN_KEYS and send one of its keys",
+                       field="X-API-Key")
+    await require_api_key(settings, key)
     if key is None or not _matches(key, settings.admin_keys):
         raise ApiError(403, "forbidden", "this key may not reload the policy; use a key from "
                        "NOTECHECK_ADMIN_KEYS", field="X-API-Key")

@@ -18,6 +18,7 @@ from classifier.signals import Lexicon
 from classifier.types import LABELS, Note, Verdict
 from serving.batcher import MicroBatcher, NotReady, ShuttingDown
 from serving.metrics import ApiMetrics
+from serving.policy_check import RulesCheck, RulesRefused, check_rules, policy_file
 from serving.schemas import ModelInfoOut, NoteIn, PolicyReloadIn, PolicyReloadOut, ReadyOut
 from serving.settings import Settings
 
@@ -29,14 +30,9 @@ PipelineFactory = Callable[[Settings], Pipeline]
 """Builds the pipeline from the settings; ``create_app`` takes another one in tests."""
 
 
-class ReloadRefused(Exception):
-    """A reload was refused because ``document`` (``policy`` or ``lexicon``) is invalid; the
-    rules in force were kept. ``error`` says why and names the rule id."""
-
-    def __init__(self, document: str, error: PolicyError) -> None:
-        super().__init__(f"invalid {document}: {error}")
-        self.document = document
-        self.error = error
+ReloadRefused = RulesRefused
+"""A reload was refused because ``document`` (``policy`` or ``lexicon``) is invalid, or too slow
+to check; the rules in force were kept. ``error`` says why and names the rule id."""
 
 
 def default_pipeline_factory(settings: Settings) -> Pipeline:
@@ -145,8 +141,10 @@ class ModerationService:
         )
 
     def reload(self, body: PolicyReloadIn | None) -> PolicyReloadOut:
-        """Validate a new policy/lexicon, then swap both in at once; on :class:`PolicyError` the
-        old ones stay in force. Blocking (reads files, compiles regexes): run it off the loop."""
+        """Check a new policy/lexicon in a child process under ``reload_timeout_s``
+        (:mod:`serving.policy_check`), then swap both in at once; when refused, the old ones
+        stay in force. Blocking (waits for the child): run it off the event loop. The scoring
+        thread never runs a pattern of the new documents before they passed the check."""
         pipeline = self.pipeline()
         with self._reload_lock:
             old = pipeline.rulebook
@@ -155,6 +153,10 @@ class ModerationService:
                 if body is None or from_files:
                     self._reload_files(pipeline)
                 else:
+                    check_rules(RulesCheck(policy=body.policy, lexicon=body.lexicon,
+                                           check_policy=body.policy is not None,
+                                           check_lexicon=body.lexicon is not None),
+                                self.settings.reload_timeout_s)
                     pipeline.rulebook = _rulebook_from(body, old)
             except ReloadRefused:
                 self.metrics.count_reload("refused")
@@ -173,14 +175,20 @@ class ModerationService:
             previous_lexicon_version=old.lexicon.version,
         )
 
-
     def _reload_files(self, pipeline: Pipeline) -> None:
-        try:
-            Lexicon.load(self.settings.lexicon)  # validate first, to name the bad document
+        settings = self.settings
+        policy = policy_file(pipeline.model_dir, settings.policy)
+        check_rules(RulesCheck(policy_file=None if policy is None else str(policy),
+                               lexicon_file=None if settings.lexicon is None
+                               else str(settings.lexicon),
+                               check_policy=True, check_lexicon=True),
+                    settings.reload_timeout_s)
+        try:  # the files passed the check; read again here (an edit in between is refused)
+            Lexicon.load(settings.lexicon)
         except PolicyError as exc:
             raise ReloadRefused("lexicon", exc) from exc
         try:
-            pipeline.reload_rules(self.settings.policy, self.settings.lexicon)
+            pipeline.reload_rules(settings.policy, settings.lexicon)
         except PolicyError as exc:
             raise ReloadRefused("policy", exc) from exc
 

@@ -18,11 +18,14 @@ from fastapi.testclient import TestClient
 
 from classifier.pipeline import Pipeline
 from classifier.rules import Policy
+from classifier.signals import Lexicon
 from classifier.types import Note, Verdict
 from serving.app import create_app
 from serving.settings import Settings
 
 NOTE = {"id": "n1", "text": "用了两周，保湿不错。加薇信abc123领券，到手价99元"}
+ADMIN = {"X-API-Key": "admin-key"}
+"""Admin routes always need an admin key: tests that reload configure this one."""
 
 
 class GatedPipeline(Pipeline):
@@ -45,10 +48,10 @@ class GatedPipeline(Pipeline):
 
 
 @contextmanager
-def serving(settings: Settings, pipeline: Pipeline | None = None,
-            ready: bool = True) -> Iterator[TestClient]:
+def serving(settings: Settings, pipeline: Pipeline | None = None, ready: bool = True,
+            headers: dict[str, str] | None = None) -> Iterator[TestClient]:
     factory = (lambda _: pipeline) if pipeline is not None else None
-    with TestClient(create_app(settings, pipeline_factory=factory)) as client:
+    with TestClient(create_app(settings, pipeline_factory=factory), headers=headers) as client:
         if ready:
             deadline = time.monotonic() + 30
             while client.get("/readyz").status_code != 200:
@@ -84,7 +87,8 @@ def bad_rule_policy(version: str) -> dict[str, Any]:
 def test_api_reload_from_files(lexical_dir: Path, tmp_path: Path) -> None:
     policy_file = tmp_path / "policy.json"
     policy_file.write_text(json.dumps(policy_doc("p-file-1")), "utf-8")
-    with serving(Settings(model=lexical_dir, policy=policy_file)) as c:
+    settings = Settings(model=lexical_dir, policy=policy_file, admin_keys=frozenset({"admin-key"}))
+    with serving(settings, headers=ADMIN) as c:
         assert c.post("/v1/moderate", json=NOTE).json()["policy_version"] == "p-file-1"
         policy_file.write_text(json.dumps(policy_doc("p-file-2")), "utf-8")
         r = c.post("/v1/policy/reload")
@@ -100,12 +104,13 @@ def test_api_reload_from_files(lexical_dir: Path, tmp_path: Path) -> None:
         assert "R99-BROKEN" in body["detail"]
         assert c.post("/v1/moderate", json=NOTE).json()["policy_version"] == "p-file-2"
         metrics = c.get("/metrics").text
-        assert 'notecheck_policy_reloads_total{outcome="refused"} 1' in metrics
+        assert 'notecheck_policy_reloads_total{outcome="refused"} 1.0' in metrics
         assert 'policy_version="p-file-2"' in metrics
 
 
 def test_api_reload_from_json_body(lexical_dir: Path) -> None:
-    with serving(Settings(model=lexical_dir)) as c:
+    with serving(Settings(model=lexical_dir, admin_keys=frozenset({"admin-key"})),
+                 headers=ADMIN) as c:
         old = c.get("/v1/model").json()["policy_version"]
         stricter = policy_doc("p-body-1", thresholds={"undisclosed_ad": 0.9, "declared": 0.5})
         r = c.post("/v1/policy/reload", json={"policy": stricter})
@@ -162,6 +167,62 @@ def test_api_reload_forbidden_without_admin_keys(lexical_dir: Path) -> None:
         assert "NOTECHECK_ADMIN_KEYS" in body["detail"]
 
 
+def test_api_reload_refused_when_no_key_is_configured(lexical_dir: Path) -> None:
+    """An API with no keys at all (local use) is open, but never its admin routes."""
+    with serving(Settings(model=lexical_dir)) as c:
+        assert c.post("/v1/moderate", json=NOTE).status_code == 200  # open
+        for headers in ({}, {"X-API-Key": "anything"}):
+            body = error(c.post("/v1/policy/reload", headers=headers), 403, "forbidden")
+            assert "NOTECHECK_ADMIN_KEYS" in body["detail"] and body["field"] == "X-API-Key"
+            body = error(c.post("/v1/policy/reload", json={"policy": policy_doc("p-open")},
+                                headers=headers), 403, "forbidden")
+        assert c.get("/v1/model").json()["policy_version"] != "p-open"
+        assert 'outcome="applied"' not in c.get("/metrics").text
+
+
+def test_api_catastrophic_lexicon_reload_is_refused_without_stalling(lexical_dir: Path) -> None:
+    """A lexicon with a pattern that backtracks catastrophically (``(a|aa)+$`` takes minutes on
+    40 a's) is refused naming the entry, by the lexicon's own checks or by the probe run in a
+    child process under the reload deadline; scoring goes on meanwhile."""
+    lexicon = Lexicon.load()
+    doc = {"version": "lx-evil", "entries": [
+        {"id": e.id, "kind": e.kind, "patterns": list(e.patterns)} for e in lexicon.entries[:3]]}
+    doc["entries"].append({"id": "L-EVIL", "kind": "disclosure", "patterns": ["(a|aa)+$"]})
+    settings = Settings(model=lexical_dir, admin_keys=frozenset({"admin-key"}),
+                        reload_timeout_s=2.0)
+    with serving(settings, headers=ADMIN) as c, ThreadPoolExecutor(1) as pool:
+        t0 = time.monotonic()
+        reload = pool.submit(c.post, "/v1/policy/reload", json={"lexicon": doc})
+        latencies = []
+        while not reload.done():
+            t = time.monotonic()
+            assert c.post("/v1/moderate", json=NOTE).status_code == 200
+            latencies.append(time.monotonic() - t)
+        body = error(reload.result(), 422, "invalid_policy")
+        assert time.monotonic() - t0 < 10
+        assert (body["field"], body["rule_id"]) == ("lexicon", "L-EVIL")
+        assert latencies and max(latencies) < 1.0, latencies  # scoring never waited
+        assert c.get("/v1/model").json()["lexicon_version"] != "lx-evil"
+        assert c.post("/v1/moderate", json={**NOTE, "text": "a" * 40 + "!"}).status_code == 200
+
+
+def test_api_reload_check_has_a_deadline(lexical_dir: Path) -> None:
+    """The check of a reload is bounded by ``reload_timeout_s``: past it the child is killed and
+    the reload refused (here every check is too slow: 50 ms do not even start Python)."""
+    settings = Settings(model=lexical_dir, admin_keys=frozenset({"admin-key"}),
+                        reload_timeout_s=0.05)
+    with serving(settings, headers=ADMIN) as c:
+        before = c.get("/v1/model").json()["policy_version"]
+        t0 = time.monotonic()
+        body = error(c.post("/v1/policy/reload", json={"policy": policy_doc("p-slow")}), 422,
+                     "invalid_policy")
+        assert time.monotonic() - t0 < 5
+        assert "longer than 0.05 s" in body["detail"] and "NOTECHECK_RELOAD_TIMEOUT_S" in \
+            body["detail"]
+        error(c.post("/v1/policy/reload"), 422, "invalid_policy")  # from files: the same bound
+        assert c.get("/v1/model").json()["policy_version"] == before
+
+
 # ----------------------------------------------------------------------------- back-pressure
 
 
@@ -207,7 +268,8 @@ def test_api_not_ready_is_503_until_loaded(base_pipeline: Pipeline) -> None:
         assert loaded.wait(15)
         return base_pipeline
 
-    with TestClient(create_app(Settings(), pipeline_factory=slow_load)) as c:
+    settings = Settings(admin_keys=frozenset({"admin-key"}))
+    with TestClient(create_app(settings, pipeline_factory=slow_load), headers=ADMIN) as c:
         assert c.get("/healthz").status_code == 200
         r = c.get("/readyz")
         assert r.status_code == 503 and r.json()["status"] == "loading"

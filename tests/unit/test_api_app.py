@@ -4,14 +4,19 @@ parse; small helpers of the HTTP edge."""
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from classifier.errors import InputError
 from classifier.pipeline import Pipeline
-from serving.app import add_serve_command, create_app, main, serve
+from serving.app import add_serve_command, create_app, exposure_check, main, serve
 from serving.http_errors import _field_of
 from serving.middleware import _is_json
 from serving.settings import Settings
@@ -76,3 +81,72 @@ def test_api_error_field_names(loc: tuple[int | str, ...], field: str) -> None:
 ])
 def test_api_json_content_types(content_type: str | None, ok: bool) -> None:
     assert _is_json(content_type) is ok
+
+
+# ----------------------------------------------------------------------------- safe defaults
+
+
+@pytest.fixture()
+def fake_uvicorn(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """``serve`` up to the point where uvicorn would run (recorded, not run); the loggers that
+    ``configure_logging`` sets up are restored afterwards."""
+    import logging
+
+    import uvicorn
+
+    for name in list(os.environ):
+        if name.startswith("NOTECHECK_"):
+            monkeypatch.delenv(name)
+    runs: list[Any] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, *a, **k: runs.append(self.config))
+    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).propagate,
+                 logging.getLogger(n).level) for n in ("notecheck", "uvicorn")}
+    yield runs
+    for n, (handlers, propagate, level) in saved.items():
+        logger = logging.getLogger(n)
+        logger.handlers, logger.propagate, logger.level = handlers, propagate, level
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.5"])
+def test_api_serve_refuses_an_open_server_beyond_loopback(
+        host: str, tmp_path: Path, fake_uvicorn: list[Any],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--host", host, "--model", str(tmp_path / "missing")]) == 1
+    err = capsys.readouterr().err
+    assert "without API keys" in err and "--allow-no-keys" in err and "NOTECHECK_API_KEYS" in err
+    assert "does not exist" not in err  # refused before anything else
+    assert fake_uvicorn == []
+
+
+def test_api_serve_open_server_with_the_flag_warns_at_start(
+        lexical_dir: Path, fake_uvicorn: list[Any], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--host", "0.0.0.0", "--port", "0", "--allow-no-keys",
+                 "--model", str(lexical_dir)]) == 0
+    assert [c.host for c in fake_uvicorn] == ["0.0.0.0"]
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    warning = next(x for x in lines if x.get("level") == "warning")
+    assert "without API keys" in warning["msg"] and "0.0.0.0" in warning["msg"]
+
+
+@pytest.mark.parametrize(("argv", "env"), [
+    (["--host", "127.0.0.1"], {}),                                   # loopback: no keys needed
+    (["--host", "0.0.0.0"], {"NOTECHECK_API_KEYS": "k"}),           # keys: no flag needed
+    (["--host", "0.0.0.0"], {"NOTECHECK_ALLOW_NO_KEYS": "true"}),  # the flag as a variable
+])
+def test_api_serve_starts_when_safe_or_allowed(
+        argv: list[str], env: dict[str, str], lexical_dir: Path, fake_uvicorn: list[Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert main(["serve", *argv, "--port", "0", "--model", str(lexical_dir)]) == 0
+    assert len(fake_uvicorn) == 1
+
+
+def test_api_exposure_check() -> None:
+    assert exposure_check(Settings()) is None
+    assert exposure_check(Settings(host="0.0.0.0", api_keys=frozenset({"k"}))) is None
+    with pytest.raises(InputError, match="--allow-no-keys") as info:
+        exposure_check(Settings(host="0.0.0.0"))
+    assert info.value.field == "host"
+    assert "without API keys" in (exposure_check(Settings(host="0.0.0.0", allow_no_keys=True))
+                                  or "")
