@@ -12,12 +12,17 @@ Each line is one canonical note (the fields of :class:`classifier.types.Note`, a
 ``notecheck train --data feedback.jsonl`` (``training.data.load_labelled``) takes the file
 directly: the ``label`` column is the target and the review fields are ignored as note fields.
 The file is append-only: a note corrected twice has two lines, the later one being the newer
-judgement (``at`` orders them).
+judgement (``at`` orders them). It is rotated by size: an entry that would take the file past
+``max_bytes`` first renames ``feedback.jsonl`` to ``feedback.1.jsonl`` (and ``feedback.1.jsonl``
+to ``feedback.2.jsonl`` ...); ``backups`` rotated files are kept and the oldest beyond them is
+deleted (with a warning in the log), so the files never hold more than
+``(backups + 1) * max_bytes``. Train on all of them: ``--data feedback.jsonl feedback.*.jsonl``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -28,6 +33,11 @@ from typing import Any
 from classifier.types import LABELS, Note
 
 __all__ = ["FeedbackEntry", "FeedbackStore", "note_record"]
+
+log = logging.getLogger("notecheck.serving")
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_BACKUPS = 5
 
 
 def note_record(note: Note) -> dict[str, Any]:
@@ -99,15 +109,27 @@ class FeedbackEntry:
 
 
 class FeedbackStore:
-    """Appends :class:`FeedbackEntry` lines to ``path`` (created with its folder on first use).
+    """Appends :class:`FeedbackEntry` lines to ``path`` (created with its folder on first use),
+    rotating it when an entry would take it past ``max_bytes`` (see the module docstring).
 
     Each entry is written with a single ``write`` on a file opened with ``O_APPEND``, under a
-    lock: lines from concurrent requests (or processes) never interleave. Raises ``OSError``
-    when the file cannot be written."""
+    lock: lines from concurrent requests never interleave (nor do lines from other processes;
+    rotation, though, assumes one server process writes the file). Raises ``OSError`` when the
+    file cannot be written."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
+                 backups: int = DEFAULT_BACKUPS) -> None:
+        if max_bytes < 1 or backups < 1:
+            raise ValueError(f"max_bytes and backups must be >= 1, got {max_bytes} and "
+                             f"{backups}")
         self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.backups = backups
         self._lock = threading.Lock()
+
+    def backup_path(self, n: int) -> Path:
+        """The ``n``-th rotated file: ``feedback.1.jsonl`` is the newest."""
+        return self.path.with_name(f"{self.path.stem}.{n}{self.path.suffix}")
 
     def append(self, entry: FeedbackEntry) -> dict[str, Any]:
         """Write one entry; returns the record written."""
@@ -120,6 +142,7 @@ class FeedbackStore:
         with self._lock:
             if self.path.parent != Path(""):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._rotate_for(len(data))
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 written = os.write(fd, data)
@@ -129,8 +152,34 @@ class FeedbackStore:
                 os.close(fd)
         return record
 
+    def _rotate_for(self, n_bytes: int) -> None:
+        """Rotate when ``n_bytes`` more would take a non-empty file past ``max_bytes``."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size == 0 or size + n_bytes <= self.max_bytes:
+            return
+        oldest = self.backup_path(self.backups)
+        if oldest.exists():
+            log.warning("feedback: deleting %s (%d rotated files are kept; raise "
+                        "NOTECHECK_FEEDBACK_BACKUPS or move old files away to keep more)",
+                        oldest, self.backups)
+            oldest.unlink()
+        for n in range(self.backups - 1, 0, -1):
+            if self.backup_path(n).exists():
+                os.replace(self.backup_path(n), self.backup_path(n + 1))
+        os.replace(self.path, self.backup_path(1))
+        log.info("feedback: %s reached %d bytes; rotated to %s", self.path, size,
+                 self.backup_path(1))
+
+    def files(self) -> list[Path]:
+        """The feedback files that exist, oldest first (rotated ones, then the current one)."""
+        rotated = [self.backup_path(n) for n in range(self.backups, 0, -1)]
+        return [p for p in (*rotated, self.path) if p.is_file()]
+
     def count(self) -> int:
-        """How many entries the file holds (0 when it does not exist yet)."""
+        """How many entries the current file holds (0 when it does not exist yet)."""
         if not self.path.is_file():
             return 0
         with self.path.open("rb") as f:

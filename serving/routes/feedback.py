@@ -5,13 +5,15 @@
 * ``POST /v1/moderate/upload`` — a JSONL/JSON/CSV dump sent as text in a JSON envelope
   (``{"filename", "format", "content"}``; the API takes JSON bodies only) of at most
   ``max_upload_bytes`` -> the same detail for every valid row, and the invalid rows with the
-  reason (row numbers as in :mod:`classifier.formats`).
+  reason (row numbers as in :mod:`classifier.formats`), within ``upload_timeout_s``.
 * ``POST /v1/feedback`` — a reviewer's label for a note, appended to ``feedback_path``
-  (:mod:`serving.feedback`): a labelled file ``notecheck train --data`` reads as it is.
+  (:mod:`serving.feedback`): a labelled file ``notecheck train --data`` reads as it is, rotated
+  at ``feedback_max_bytes`` (``feedback.1.jsonl`` ...).
 """
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -161,13 +163,25 @@ async def explain(body: ModerateIn, service: Service, ctx: RequestContextDep) ->
              responses=ERROR_RESPONSES)
 async def upload(body: UploadIn, service: Service, ctx: RequestContextDep) -> UploadOut:
     """Every valid row's verdict and signals, and every invalid row's error. At most
-    ``max_upload_bytes`` of content (413 beyond)."""
+    ``max_upload_bytes`` of content (413 beyond), answered within ``upload_timeout_s`` (504
+    beyond: parsing and scoring every row, all batches together)."""
     settings = service.settings
     size = len(body.content.encode("utf-8"))
     if size > settings.max_upload_bytes:
         raise ApiError(413, "payload_too_large", f"the dump is {size:,} bytes, over the limit of "
                        f"{settings.max_upload_bytes:,}; split it or raise "
                        "NOTECHECK_MAX_UPLOAD_BYTES", field="content")
+    try:
+        async with asyncio.timeout(settings.upload_timeout_s):
+            return await _score_upload(body, service, ctx)
+    except TimeoutError:
+        raise ApiError(504, "deadline_exceeded", f"the upload was not scored within "
+                       f"{settings.upload_timeout_s:g} s; split the dump into smaller files or "
+                       "raise NOTECHECK_UPLOAD_TIMEOUT_S", field="content") from None
+
+
+async def _score_upload(body: UploadIn, service: Service, ctx: RequestContextDep) -> UploadOut:
+    settings = service.settings
     fmt, records = await run_in_threadpool(read_upload, body.content, body.format, body.filename,
                                            settings.max_text_chars)
     notes = [r.note for r in records if r.note is not None]
@@ -264,6 +278,7 @@ def _store(request: Request, settings: Settings) -> FeedbackStore:
     """The app's feedback store, made on first use (one per app, so one lock per file)."""
     store: FeedbackStore | None = getattr(request.app.state, "feedback_store", None)
     if store is None or store.path != settings.feedback_path:
-        store = FeedbackStore(settings.feedback_path)
+        store = FeedbackStore(settings.feedback_path, max_bytes=settings.feedback_max_bytes,
+                              backups=settings.feedback_backups)
         request.app.state.feedback_store = store
     return store

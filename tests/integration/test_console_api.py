@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from classifier.notes import note_from_dict
-from classifier.types import Author, Note, ProductTag
+from classifier.pipeline import Pipeline
+from classifier.types import Author, Note, ProductTag, Verdict
 from serving.app import create_app
 from serving.feedback import FeedbackEntry, FeedbackStore, note_record
 from serving.settings import Settings
@@ -279,6 +280,65 @@ def test_console_feedback_entry_checks_itself(tmp_path: Path) -> None:
     assert store.count() == 0
     store.append(FeedbackEntry(note, "declared", "li", FeedbackStore.now()))
     assert store.count() == 1
+
+
+def test_console_feedback_file_rotates_at_its_size_limit(lexical_dir: Path,
+                                                         tmp_path: Path) -> None:
+    path = tmp_path / "feedback.jsonl"
+    settings = Settings(model=lexical_dir, feedback_path=path, feedback_max_bytes=2048,
+                        feedback_backups=2)
+    n = 40  # ~400 bytes each: about 16 KB in all, far over what three files of 2 KB hold
+    with TestClient(create_app(settings)) as c:
+        wait_ready(c)
+        for i in range(n):
+            r = c.post("/v1/feedback", json={"note": {"id": f"f{i}", "text": "记录生活" * 10},
+                                             "label": "sharing", "reviewer": "li"})
+            assert r.status_code == 201, r.text
+    files = [path.with_name("feedback.2.jsonl"), path.with_name("feedback.1.jsonl"), path]
+    assert sorted(tmp_path.iterdir()) == sorted(files)  # no third backup: the oldest went
+    assert all(0 < f.stat().st_size <= 2048 for f in files)
+    ids = [json.loads(line)["id"] for f in files for line in f.read_text("utf-8").splitlines()]
+    assert ids == [f"f{i}" for i in range(n - len(ids), n)]  # the newest, in order, no gaps
+    store = FeedbackStore(path, max_bytes=2048, backups=2)
+    assert store.files() == files
+    assert [x.note.id for f in files for x in load_labelled(f)] == ids  # still training data
+
+
+def test_console_feedback_store_single_oversized_entry(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "f.jsonl", max_bytes=100, backups=1)
+    note = Note(id="n", text="长" * 200)
+    store.append(FeedbackEntry(note, "sharing", "li", FeedbackStore.now()))  # alone: kept whole
+    store.append(FeedbackEntry(note, "sharing", "li", FeedbackStore.now()))
+    assert store.count() == 1 and FeedbackStore(tmp_path / "f.1.jsonl").count() == 1
+    with pytest.raises(ValueError, match="backups"):
+        FeedbackStore(tmp_path / "g.jsonl", backups=0)
+
+
+def test_console_upload_has_an_overall_deadline(lexical_dir: Path) -> None:
+    """Each model call is quick enough for the per-request deadline, but all of them together
+    take longer than ``upload_timeout_s``: 504, long before the rows are all scored."""
+    base = Pipeline.load(lexical_dir)
+
+    class SlowPipeline(Pipeline):
+        def score_batch(self, notes: Sequence[Note]) -> list[Verdict]:
+            if notes and notes[0].id != "warmup":
+                time.sleep(0.25)
+            return super().score_batch(notes)
+
+    slow = SlowPipeline(base.model, base.policy, base.lexicon, model_dir=base.model_dir)
+    settings = Settings(upload_timeout_s=0.3, request_timeout_s=10, max_batch_size=128,
+                        max_wait_ms=0)
+    lines = "".join(f'{{"id":"d{i}","text":"第{i}条"}}\n' for i in range(400))  # 4 model calls
+    with TestClient(create_app(settings, pipeline_factory=lambda _: slow)) as c:
+        wait_ready(c)
+        t0 = time.monotonic()
+        r = c.post("/v1/moderate/upload", json={"filename": "d.jsonl", "content": lines})
+        took = time.monotonic() - t0
+        body = error_of(r, 504, "deadline_exceeded", "content")
+        assert "0.3 s" in body["detail"] and "NOTECHECK_UPLOAD_TIMEOUT_S" in body["detail"]
+        assert took < 0.9, took
+        small = c.post("/v1/moderate/upload", json={"content": '{"id": "s", "text": "x"}'})
+        assert small.status_code == 200, small.text
 
 
 def test_console_settings_feedback_variable() -> None:
