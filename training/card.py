@@ -70,6 +70,11 @@ def _lowo() -> dict[str, Any] | None:
     return json.loads(path.read_text("utf-8")) if path.is_file() else None
 
 
+def _flagged(m: dict[str, Any]) -> float:
+    genuine = m["per_class"]["sharing"]["support"]
+    return float(m["confusion"]["matrix"][0][1] / genuine) if genuine else 0.0
+
+
 def _confusion(name: str, m: dict[str, Any]) -> list[str]:
     pc = m["per_class"]
     genuine = pc["sharing"]["support"]
@@ -164,6 +169,16 @@ def write_card(out: Path, meta: dict[str, Any], report: dict[str, Any]) -> None:
         for key in keys:
             if key in report:
                 lines += ["", *_confusion(key, report[key]["combined"])]
+        lines += ["", "The deployment prior's effect (the same model and rules; `without prior`: scores as the",
+                  "model gives them, thresholds as tuned):", "",
+                  "| set | genuine flagged ad, with prior | without | undisclosed_ad recall, with prior | without |",
+                  "|---|---|---|---|---|"]
+        for key in keys:
+            if key in report and "combined_without_prior" in report[key]:
+                w, wo = report[key]["combined"], report[key]["combined_without_prior"]
+                lines.append(f"| {key} | {100 * _flagged(w):.1f}% | {100 * _flagged(wo):.1f}% | "
+                             f"{w['per_class']['undisclosed_ad']['recall']:.3f} | "
+                             f"{wo['per_class']['undisclosed_ad']['recall']:.3f} |")
     if "heldout_reviews" in report:
         h = report["heldout_reviews"]
         rate = 100 * h["flagged_undisclosed_rate"]

@@ -200,25 +200,42 @@ def eval_sets(args: TrainArgs) -> dict[str, list[Example]]:
 
 def evaluate(model: Any, policy: Policy, lexicon: Lexicon, splits: Splits,
              extra: dict[str, list[Example]] | None = None) -> dict[str, Any]:
-    report: dict[str, Any] = {}
-    for name, xs in (extra or {}).items():
-        report[f"eval:{name}"] = evaluate_three_ways(model, policy, lexicon, xs)
+    """Three-way metrics (model, rules, combined) on every set; each note is scored once. For the
+    held-out and evaluation-only sets also ``combined_without_prior``: the same policy without its
+    deployment prior, to show the prior's effect."""
     authored = [x for x in splits.test if not x.source.startswith("proxy:")]
     writers = sorted({x.writer for x in authored}, key=lambda w: (len(w), w))
+    sets: dict[str, list[Example]] = {f"eval:{name}": xs for name, xs in (extra or {}).items()}
     if len(writers) > 1:
-        for w in writers:
-            report[f"test_writer:{w}"] = evaluate_three_ways(model, policy, lexicon,
-                                                             [x for x in authored if x.writer == w])
-    for name, xs in (("val", splits.val), ("test", splits.test), ("test_authored", authored)):
-        if xs:
-            report[name] = evaluate_three_ways(model, policy, lexicon, xs)
-            for member_name, member in zip(getattr(model, "names", []), getattr(model, "members", []), strict=True):
-                report[name][f"model:{member_name}"] = evaluate_three_ways(member, policy, lexicon, xs)["model"]
+        sets.update({f"test_writer:{w}": [x for x in authored if x.writer == w] for w in writers})
+    sets.update({"val": splits.val, "test": splits.test, "test_authored": authored})
+    sets = {name: xs for name, xs in sets.items() if xs}
+    rows = _probas(model, [x for xs in sets.values() for x in xs])
+    members = list(zip(getattr(model, "names", []), getattr(model, "members", []), strict=True))
+    member_rows = {name: _probas(member, [*splits.val, *splits.test]) for name, member in members}
+    no_prior = policy.with_updates(priors=None) if policy.spec.priors is not None else None
+    report: dict[str, Any] = {}
+    for name, xs in sets.items():
+        proba = np.array([rows[id(x.note)] for x in xs])
+        report[name] = evaluate_three_ways(model, policy, lexicon, xs, proba)
+        if no_prior is not None and name not in ("val", "test"):
+            report[name]["combined_without_prior"] = evaluate_three_ways(model, no_prior, lexicon, xs, proba)["combined"]
+        if name in ("val", "test", "test_authored"):
+            for member_name, member in members:
+                mproba = np.array([member_rows[member_name][id(x.note)] for x in xs])
+                report[name][f"model:{member_name}"] = evaluate_three_ways(member, policy, lexicon, xs, mproba)["model"]
     if splits.heldout_reviews:
         combined = evaluate_three_ways(model, policy, lexicon, splits.heldout_reviews)["combined"]
         report["heldout_reviews"] = {"n": combined["n"], "flagged_undisclosed_rate": combined["flagged_undisclosed_rate"],
                                      "labelled_sharing_rate": combined["per_class"]["sharing"]["recall"]}
     return report
+
+
+def _probas(model: Any, examples: list[Example]) -> dict[int, Any]:
+    """The model's probabilities for each distinct note (keyed by ``id(note)``), computed once."""
+    unique = list({id(x.note): x.note for x in examples}.values())
+    proba = model.predict_proba(unique) if unique else np.zeros((0, 3))
+    return {id(n): row for n, row in zip(unique, proba, strict=True)}
 
 
 def recorded_args(model_dir: Path) -> TrainArgs:
