@@ -6,6 +6,7 @@ The public surface is exactly ``__all__`` (checked by a test); everything else i
 from classifier.errors import (
     FormatError,
     InputError,
+    MatchTimeout,
     ModelError,
     NotecheckError,
     NotFittedError,
@@ -26,6 +27,7 @@ __all__ = [
     "FormatError",
     "InputError",
     "Lexicon",
+    "MatchTimeout",
     "ModelError",
     "NotFittedError",
     "Note",

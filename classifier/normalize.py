@@ -90,9 +90,8 @@ def normalize(
     text: str, folds: Sequence[Fold] | None = None, *, deadline: Deadline | None = None
 ) -> NormalizedText:
     """Normalise ``text`` (see the module docstring); ``folds`` defaults to the packaged table,
-    ``()`` turns folding off. Folding must end by ``deadline`` (default: one
-    :data:`~classifier.patterns.MATCH_TIMEOUT_S` from now) or raise
-    :class:`~classifier.errors.MatchTimeout`."""
+    ``()`` turns folding off. Folding must end by ``deadline`` (default:
+    :meth:`~classifier.patterns.Deadline.for_text`) or raise :class:`~classifier.errors.MatchTimeout`."""
     n = len(text)
     starts: Sequence[int] = range(n)
     ends: Sequence[int] = range(1, n + 1)
@@ -135,9 +134,8 @@ def normalize(
         text, starts, ends = _rewrite(text, starts, ends, edits)
 
     folds = default_folds() if folds is None else folds
-    clock = deadline or Deadline() if folds else None
+    clock = deadline or Deadline.for_text(text)
     for fold in folds:
-        assert clock is not None  # for mypy: set whenever there are folds
         try:
             edits = _fold_edits(fold, text, clock)
         except TimeoutError:

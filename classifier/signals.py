@@ -15,7 +15,7 @@ optionally names a regex the text must contain for the fold to be tried (speed o
 in file order inside :func:`classifier.normalize.normalize` (parsed by :mod:`classifier.folds`).
 
 Patterns are Python regexes (compiled by the ``regex`` module, see :mod:`classifier.patterns`:
-matching one field has a time bound, ``Lexicon.match_timeout``, and a pattern of a catastrophic
+matching one field has a time bound, ``Lexicon.match_timeout`` per 10,000 characters, and a pattern of a catastrophic
 shape such as ``(a+)+`` is refused when the lexicon loads) matched against *normalised* text (NFKC, simplified Chinese, lower
 case, contact handles folded: ``薇信``/``vx``/``+v`` already read ``微信``); ``^``/``$`` match at
 line ends. ``boundary: "word"`` also requires the match to start and end on jieba word boundaries
@@ -166,8 +166,9 @@ class Lexicon:
     """A validated lexicon; build it with :meth:`load` (or directly, which validates too).
 
     ``folds`` are the obfuscation folds applied before matching; a lexicon without folds
-    matches text that is normalised but not folded. ``match_timeout`` bounds the time (seconds)
-    that folding and matching one text field may take (see :mod:`classifier.patterns`).
+    matches text that is normalised but not folded. ``match_timeout`` bounds the time that folding
+    and matching one text field may take: seconds per 10,000 characters of the field, at least
+    that (see :mod:`classifier.patterns`).
     """
 
     version: str
@@ -283,7 +284,7 @@ def extract_signals(note: Note, lexicon: Lexicon) -> tuple[Signal, ...]:
 
 
 def _scan(raw: str, name: NoteField, lexicon: Lexicon) -> list[Signal]:
-    deadline = Deadline(lexicon.match_timeout)
+    deadline = Deadline.for_text(raw, lexicon.match_timeout)
     norm = normalize(raw, lexicon.folds, deadline=deadline)
     text = norm.text
     words = _WordBoundaries(text)
