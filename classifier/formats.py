@@ -25,12 +25,12 @@ import csv
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
 from classifier.errors import FormatError, InputError
-from classifier.notes import DEFAULT_MAX_CHARS, note_from_dict
+from classifier.notes import DEFAULT_MAX_CHARS, note_from_dict, unknown_fields
 from classifier.types import Note
 
 __all__ = [
@@ -81,11 +81,14 @@ class RowError:
 
 @dataclass(frozen=True)
 class Record:
-    """One record of a dump: exactly one of ``note`` and ``error`` is set."""
+    """One record of a dump: exactly one of ``note`` and ``error`` is set. ``ignored`` names the
+    record's fields that no note field is read from (see :func:`classifier.notes.unknown_fields`);
+    a run lists them with counts in its summary."""
 
     row: int
     note: Note | None
     error: RowError | None
+    ignored: tuple[str, ...] = ()
 
 
 def record_byte_limit(max_chars: int = DEFAULT_MAX_CHARS) -> int:
@@ -168,12 +171,14 @@ def _build(row: int, obj: Any, raw: str | None, max_chars: int) -> Record:
         kind = {list: "an array", str: "a string", type(None): "null"}.get(type(obj),
                                                                         type(obj).__name__)
         return _error(row, None, f"expected a JSON object (one note), got {kind}", raw or obj)
+    ignored = unknown_fields(obj)
     try:
-        return Record(row, note_from_dict(obj, row=row, max_chars=max_chars), None)
+        return Record(row, note_from_dict(obj, row=row, max_chars=max_chars), None, ignored)
     except InputError as e:
-        return _error(row, e.field, e.reason, raw if raw is not None else obj)
+        failed = _error(row, e.field, e.reason, raw if raw is not None else obj)
     except (TypeError, ValueError, KeyError, AttributeError) as e:  # keep the batch alive
-        return _error(row, None, f"unexpected {type(e).__name__}: {e}", raw or obj)
+        failed = _error(row, None, f"unexpected {type(e).__name__}: {e}", raw or obj)
+    return replace(failed, ignored=ignored)
 
 
 def _error(row: int, field: str | None, reason: str, raw: Any) -> Record:

@@ -32,11 +32,13 @@ from classifier.types import ACCOUNT_TYPES, AccountType, Author, Note, ProductTa
 
 __all__ = [
     "DEFAULT_MAX_CHARS",
+    "NOTE_FIELDS",
     "extract_mentions",
     "extract_topics",
     "note_from_dict",
     "parse_count",
     "strip_topic_markers",
+    "unknown_fields",
 ]
 
 DEFAULT_MAX_CHARS = 100_000
@@ -54,6 +56,19 @@ _COUNT_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(万|w|W|亿|千|k|K)?\s*\+?$")
 _MULTIPLIERS = {"万": 10_000, "w": 10_000, "W": 10_000, "亿": 100_000_000, "千": 1_000,
                 "k": 1_000, "K": 1_000}
 _PRICE_RE = re.compile(r"^[¥￥$]?\s*(\d+(?:\.\d+)?)\s*(?:元|块)?$")
+NOTE_FIELDS: frozenset[str] = frozenset({
+    # canonical
+    "id", "title", "text", "mentions", "topics", "product_tags", "sponsor_flag", "author",
+    "published_at", "likes", "collects", "comments", "shares", "views",
+    # MediaCrawler export
+    "note_id", "display_title", "desc", "description", "time", "user_id", "nickname",
+    "account_type", "has_store", "followers", "fans", "liked_count", "collected_count",
+    "comment_count", "share_count", "view_count", "tag_list",
+    # platform note objects
+    "at_user_list", "interact_info", "user", "cooperate_binds", "is_cooperation", "sponsor",
+    "is_sponsored",
+})
+"""The top-level fields :func:`note_from_dict` reads; a record's other fields are ignored."""
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f", ""})
 _COOPERATION_FIELDS = ("sponsor_flag", "sponsor", "is_sponsored", "is_cooperation",
@@ -243,6 +258,12 @@ def _each_mapping(value: Any, *, field: str, row: int | None,
 
 
 # ----------------------------------------------------------------------------- the note
+
+
+def unknown_fields(d: Mapping[str, Any]) -> tuple[str, ...]:
+    """The top-level fields of record ``d`` that :func:`note_from_dict` ignores (a ``label``, a
+    crawler's ``ip_location``), in the record's order."""
+    return tuple(str(k) for k in d if k not in NOTE_FIELDS)
 
 
 def note_from_dict(d: Mapping[str, Any], *, row: int | None = None,

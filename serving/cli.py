@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,15 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--errors", type=Path, help="bad records go here (default: OUTPUT.errors.jsonl)")
     p.add_argument("--format", dest="fmt", choices=["jsonl", "json", "csv", "parquet"],
                    help="input format (default: detected)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run (either engine) after its checkpoint")
     p.add_argument("--limit", type=int, help="stop after N records (resume later with --resume)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-chars", type=int, default=100_000, help="longest note text accepted")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--summary-json", type=Path, help="also write the run summary as JSON")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
-                   help="local: this process, resumable (default); ray: a Ray Data job over an "
-                        "actor pool (JSONL/Parquet; see docs/ray.md)")
+                   help="local: this process (default); ray: a Ray Data job over an actor pool "
+                        "(JSONL/Parquet; see docs/ray.md); both resume with --resume")
     p.add_argument("--address", help="ray engine: join this Ray cluster (auto, HOST:6379, "
                                      "ray://HOST:10001); default: start a local instance")
     p.add_argument("--num-actors", type=int, default=1,
@@ -123,19 +125,20 @@ def _run_score(args: argparse.Namespace) -> int:
         print(f"notecheck: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(format_summary(summary, pipeline.model_version, pipeline.policy.version))
-    if args.summary_json:
-        args.summary_json.write_text(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2), "utf-8")
+    _write_summary_json(args, summary)
     return EXIT_OK
 
 
+def _write_summary_json(args: argparse.Namespace, summary) -> None:  # type: ignore[no-untyped-def]
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2), "utf-8")
+
+
 def _run_score_ray(args: argparse.Namespace) -> int:
-    """``score --engine ray``: the same scoring on Ray Data; all or nothing, so no --resume."""
-    unsupported = [flag for flag, used in (("--resume", args.resume), ("--limit", args.limit))
-                   if used]
-    if unsupported:
-        print(f"notecheck: error: {' and '.join(unsupported)} belong to the local engine; a Ray "
-              f"job writes its outputs only when complete (drop them or use --engine local)",
-              file=sys.stderr)
+    """``score --engine ray``: the same scoring on Ray Data, resumable; no --limit."""
+    if args.limit is not None:
+        print("notecheck: error: --limit belongs to the local engine; a Ray job writes its "
+              "outputs only when complete (drop it or use --engine local)", file=sys.stderr)
         return EXIT_USAGE
     import importlib.util
 
@@ -150,15 +153,14 @@ def _run_score_ray(args: argparse.Namespace) -> int:
             args.input, args.output, errors=args.errors, fmt=args.fmt, model=args.model,
             policy=args.policy, lexicon=args.lexicon, address=args.address,
             batch_size=args.batch_size, num_actors=args.num_actors, max_chars=args.max_chars,
-            progress=not args.no_progress, exact=args.exact,
+            progress=not args.no_progress, exact=args.exact, resume=args.resume,
         )
     except ValueError as exc:
         print(f"notecheck: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     model_version, policy_version = summary.versions or ("-", "-")
     print(format_summary(summary, model_version, policy_version))
-    if args.summary_json:
-        args.summary_json.write_text(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2), "utf-8")
+    _write_summary_json(args, summary)
     return EXIT_OK
 
 
@@ -182,9 +184,19 @@ def format_summary(summary, model_version: str, policy_version: str) -> str:  # 
         f"records {summary.total}: scored {summary.scored}, failed {summary.failed}{resumed}; "
         f"{summary.elapsed_s:.1f}s, {rate:.0f} notes/s"
     )
+    if summary.ignored_fields:
+        lines.append(_ignored_line(summary.ignored_fields))
     lines.append(f"verdicts -> {summary.output}")
     lines.append(f"errors   -> {summary.errors}" + ("" if summary.failed else " (none)"))
     return "\n".join(lines)
+
+
+def _ignored_line(ignored: Counter[str], shown: int = 10) -> str:
+    """``ignored fields (not read): label x300, vertical x300, ... and 4 more``."""
+    common = ignored.most_common()
+    names = ", ".join(f"{name} x{n}" for name, n in common[:shown])
+    more = f", and {len(common) - shown} more (--summary-json lists all)" if len(common) > shown else ""
+    return f"ignored fields (not read, records holding each): {names}{more}"
 
 
 def _run_check(args: argparse.Namespace) -> int:

@@ -4,10 +4,11 @@ The same function scores a batch on both engines: :func:`serving.batch.score_rec
 records into verdicts and error rows (a batch that fails is retried note by note). The Ray job
 around it::
 
-    read (one task per file, row numbers kept)
+    read (one task per file, row numbers kept; on --resume from the row after the checkpoint)
       -> map_batches(_ScoreActor, concurrency=num_actors)   # each actor loads the Pipeline once
-      -> sort("row")
-      -> the driver streams the sorted rows into the verdicts and errors files
+      -> in input order (Ray Data's preserve_order)
+      -> the driver appends each finished block to the verdicts and errors spools and records it
+         in the checkpoint
 
 Reading: JSONL is read as raw lines (a broken line, bytes that are not UTF-8 or an oversized line
 becomes an error row, never a failed job) and Parquet batch by batch; both keep the 1-based row
@@ -18,9 +19,15 @@ elsewhere, so an encoder's score may differ in the sixth decimal). The input may
 or any URI Ray reads (``s3://``, ``gs://``, ``hdfs://``, ``local://``); on a cluster it must be
 readable by every node.
 
-Writing: the driver writes one verdicts file and one errors file (JSONL, CSV or Parquet by
-extension) to ``NAME.partial`` first and renames them only after the count check: verdicts +
+Writing: the driver writes the verdicts and the errors as JSONL spools (``NAME.partial.jsonl``),
+fsynced and recorded in the checkpoint ``OUTPUT.progress.json`` after every block, and turns them
+into the outputs (JSONL, CSV or Parquet by extension) only after the count check: verdicts +
 errors must equal the records in the input, each row exactly once, or the job fails loudly.
+
+Resuming: a job that fails (a node lost at 99%, a full disk, Ctrl-C) keeps every block it
+recorded; ``resume=True`` (``--resume``) reads the input from the row after the checkpoint, so
+the cluster scores only the rest, and the outputs equal those of one uninterrupted run. The files
+and the checkpoint are the local engine's (:mod:`serving.checkpoint`).
 
 Ray is imported only inside the functions that need it: importing this module does not need Ray
 installed (``notecheck score --engine ray`` says how to install it when it is missing).
@@ -56,14 +63,9 @@ from classifier.notes import DEFAULT_MAX_CHARS
 from classifier.onnx_backend import available_cpus
 from classifier.pipeline import Pipeline
 from classifier.types import Verdict
-from classifier.writers import json_line, open_writer
-from serving.batch import (
-    JSONL_SUFFIXES,
-    Summary,
-    default_errors_path,
-    error_row,
-    score_records,
-)
+from classifier.writers import json_line
+from serving.batch import Summary, default_errors_path, error_row, score_records
+from serving.checkpoint import RunFiles, write_line
 
 __all__ = ["ray_session", "score_with_ray"]
 
@@ -73,9 +75,10 @@ ROW_COLUMN = "__notecheck_row"
 RAY_FORMATS = ("jsonl", "parquet")
 _CHUNK = 1 << 16
 _BLOCK_LINES = 4096
+RECORD_BLOCK = 2048
+"""Records per block of a job (about): a finished block is the unit the driver records, so a
+failed job loses at most the blocks in flight."""
 _LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-_OUTPUT_FORMATS = {**{s: "jsonl" for s in (*JSONL_SUFFIXES, ".jl")},
-                   ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _URI_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".jl": "jsonl",
                    ".parquet": "parquet", ".pq": "parquet"}
 
@@ -105,8 +108,9 @@ class _ScoreActor:
         self.max_chars = max_chars
 
     def __call__(self, batch: Any) -> Any:
-        verdicts, errors = score_records(self.pipeline, self.records(batch))
-        return _result_table(verdicts, errors)
+        records = self.records(batch)
+        verdicts, errors = score_records(self.pipeline, records)
+        return _result_table(verdicts, errors, {r.row: r.ignored for r in records if r.ignored})
 
     def records(self, batch: Any) -> list[Record]:
         if self.fmt == "jsonl":
@@ -120,16 +124,27 @@ class _ScoreActor:
         return out
 
 
-def _result_table(verdicts: list[tuple[int, Verdict]], errors: list[RowError]) -> Any:
+RESULT_COLUMNS = ("row", "kind", "label", "decision", "json", "ignored")
+
+
+def _result_table(verdicts: list[tuple[int, Verdict]], errors: list[RowError],
+                  ignored: dict[int, tuple[str, ...]] | None = None) -> Any:
+    """One row per input record, in row order: ``row, kind ("verdict"|"error"), label,
+    decision, json`` (the line the outputs get) and ``ignored`` (the record's unread fields)."""
     import pyarrow as pa
 
-    rows: list[tuple[int, str, str | None, str | None, str]] = [
-        (r, "verdict", v.label, v.decision, json_line(v.to_dict())) for r, v in verdicts]
-    rows += [(e.row, "error", None, None, json_line(error_row(e))) for e in errors]
-    cols = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
-    types = [pa.int64(), pa.string(), pa.string(), pa.string(), pa.string()]
+    ignored = ignored or {}
+    rows: list[tuple[int, str, str | None, str | None, str, list[str]]] = [
+        (r, "verdict", v.label, v.decision, json_line(v.to_dict()), list(ignored.get(r, ())))
+        for r, v in verdicts]
+    rows += [(e.row, "error", None, None, json_line(error_row(e)), list(ignored.get(e.row, ())))
+             for e in errors]
+    rows.sort(key=lambda r: r[0])
+    cols = list(zip(*rows, strict=True)) if rows else [()] * len(RESULT_COLUMNS)
+    types = [pa.int64(), pa.string(), pa.string(), pa.string(), pa.string(),
+             pa.list_(pa.string())]
     return pa.table([pa.array(c, t) for c, t in zip(cols, types, strict=True)],
-                    names=["row", "kind", "label", "decision", "json"])
+                    names=list(RESULT_COLUMNS))
 
 
 # ----------------------------------------------------------------------------- reading
@@ -149,13 +164,16 @@ def _datasource_classes() -> tuple[type[Any], type[Any]]:
                              ("oversize", pa.int64())])
 
     class JsonlLines(FileBasedDatasource):
-        def __init__(self, paths: str, *, max_chars: int) -> None:
+        def __init__(self, paths: str, *, max_chars: int, start_row: int = 1) -> None:
             super().__init__(paths)
             self.max_chars = max_chars
+            self.start_row = start_row
 
         def _read_stream(self, f: Any, path: str) -> Iterator[Any]:
             cols: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
             for item in iter_jsonl_lines(io.BufferedReader(f, _CHUNK), self.max_chars):
+                if item[0] < self.start_row:
+                    continue  # recorded by the run being resumed
                 for col, value in zip(cols, item, strict=True):
                     col.append(value)
                 if len(cols[0]) >= _BLOCK_LINES:
@@ -165,6 +183,10 @@ def _datasource_classes() -> tuple[type[Any], type[Any]]:
                 yield pa.table(list(cols), schema=line_schema)
 
     class ParquetRows(FileBasedDatasource):
+        def __init__(self, paths: str, *, start_row: int = 1) -> None:
+            super().__init__(paths)
+            self.start_row = start_row
+
         def _open_input_source(self, filesystem: Any, path: str, **open_args: Any) -> Any:
             return filesystem.open_input_file(path)  # Parquet needs random access
 
@@ -179,9 +201,12 @@ def _datasource_classes() -> tuple[type[Any], type[Any]]:
                                   f"engine uses for row numbers; rename it")
             row = 0
             for batch in pf.iter_batches(batch_size=1024):
-                rows = pa.array(range(row + 1, row + batch.num_rows + 1), pa.int64())
-                row += batch.num_rows
-                yield pa.Table.from_batches([batch]).append_column(ROW_COLUMN, rows)
+                first, row = row + 1, row + batch.num_rows
+                if row < self.start_row:
+                    continue  # recorded by the run being resumed
+                table = pa.Table.from_batches([batch]).append_column(
+                    ROW_COLUMN, pa.array(range(first, row + 1), pa.int64()))
+                yield table.slice(max(0, self.start_row - first))
 
     return JsonlLines, ParquetRows
 
@@ -211,12 +236,17 @@ def _resolve_input(input_path: Path | str, fmt: str | None) -> tuple[str, str, P
     return source, fmt, local
 
 
-def _read(source: str, fmt: str, max_chars: int) -> Any:
+def _read(source: str, fmt: str, max_chars: int, start_row: int = 1,
+          records: int | None = None) -> Any:
+    """The input as a dataset from ``start_row`` on; knowing how many ``records`` remain, it is
+    cut into blocks of about :data:`RECORD_BLOCK` records (the unit the driver records)."""
     import ray.data
 
     jsonl, parquet = _datasource_classes()
-    datasource = jsonl(source, max_chars=max_chars) if fmt == "jsonl" else parquet(source)
-    return ray.data.read_datasource(datasource)
+    datasource = (jsonl(source, max_chars=max_chars, start_row=start_row) if fmt == "jsonl"
+                  else parquet(source, start_row=start_row))
+    blocks = max(1, math.ceil(records / RECORD_BLOCK)) if records else None
+    return ray.data.read_datasource(datasource, override_num_blocks=blocks)
 
 
 # ----------------------------------------------------------------------------- the job
@@ -272,20 +302,25 @@ def _loopback_only() -> Iterator[None]:
 
 
 @contextmanager
-def _quiet_data_context(progress: bool) -> Iterator[None]:
+def _data_context(progress: bool) -> Iterator[None]:
+    """Ray Data settings for the job: results in input order (so that the driver can record a
+    finished prefix), progress bars and start-up messages only when asked."""
     from ray.data import DataContext
 
     ctx = DataContext.get_current()
     saved = ctx.enable_progress_bars, ctx.print_on_execution_start
+    saved_order = ctx.execution_options.preserve_order
     data_log = logging.getLogger("ray.data")
     saved_level = data_log.level
     ctx.enable_progress_bars = ctx.print_on_execution_start = progress
+    ctx.execution_options.preserve_order = True
     if not progress:
         data_log.setLevel(logging.ERROR)
     try:
         yield
     finally:
         ctx.enable_progress_bars, ctx.print_on_execution_start = saved
+        ctx.execution_options.preserve_order = saved_order
         data_log.setLevel(saved_level)
 
 
@@ -305,15 +340,17 @@ def score_with_ray(
     num_cpus_per_actor: float = 1.0,
     progress: bool = False,
     exact: bool = False,
+    resume: bool = False,
 ) -> Summary:
     """Score a JSONL or Parquet dump on Ray Data; the outputs equal ``score_file``'s.
 
     ``address`` joins a Ray cluster (see :func:`ray_session`); without it a local instance is
     started. ``num_actors`` actors each load the Pipeline (``model``, ``policy``, ``lexicon``:
     paths that every node can read; ``None`` = the shipped defaults) once and take
-    ``num_cpus_per_actor`` CPUs; ``exact`` as for :meth:`Pipeline.load`. Raises ``FormatError``
-    for an input it cannot read and ``NotecheckError`` when the verdicts and errors do not account
-    for every input record.
+    ``num_cpus_per_actor`` CPUs; ``exact`` as for :meth:`Pipeline.load`. ``resume`` continues a
+    job that stopped, scoring only the records after its checkpoint. Raises ``FormatError`` for
+    an input it cannot read, ``NotecheckError`` when the verdicts and errors do not account for
+    every input record and ``BatchIOError`` (one line, resumable) when a file cannot be written.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -321,38 +358,55 @@ def score_with_ray(
         raise ValueError(f"num_actors must be >= 1, got {num_actors}")
     output = Path(output)
     errors = Path(errors) if errors is not None else default_errors_path(output)
-    out_fmt, err_fmt = _output_format(output), _output_format(errors, default="jsonl")
     source, fmt, local = _resolve_input(input_path, fmt)
+    files = RunFiles(output, errors, local if local is not None else source, engine="ray",
+                     in_place=False)
     _preflight(model, policy, lexicon, strict=address is None)
     expected = count_records(local, fmt) if local is not None else None
     summary = Summary(output=str(output), errors=str(errors))
+    actor_args = {"model": _opt_str(model), "policy": _opt_str(policy),
+                  "lexicon": _opt_str(lexicon), "fmt": fmt, "max_chars": max_chars,
+                  "exact": exact}
+    try:
+        state = files.begin(resume)
+        if state is not None:
+            summary.restore(state)
+            summary.resumed_from_row = int(state["row"])
+            if state.get("complete"):
+                return summary
+        _run_job(source, fmt, files, summary, expected, actor_args, address=address,
+                 batch_size=batch_size, num_actors=num_actors,
+                 num_cpus_per_actor=num_cpus_per_actor, progress=progress)
+    except OSError as e:
+        raise files.io_error(e) from e
+    return summary
 
+
+def _run_job(source: str, fmt: str, files: RunFiles, summary: Summary, expected: int | None,
+             actor_args: dict[str, Any], *, address: str | None, batch_size: int,
+             num_actors: int, num_cpus_per_actor: float, progress: bool) -> None:
     import ray.exceptions
 
     needed = num_actors * num_cpus_per_actor + 1  # the actors, and one CPU to read with
+    start_row = summary.resumed_from_row + 1
     with ray_session(address, num_cpus=max(available_cpus(), math.ceil(needed))), \
-            _quiet_data_context(progress):
+            _data_context(progress):
         _check_cpus(needed, num_actors, num_cpus_per_actor, strict=address is None)
         started = time.perf_counter()
-        dataset = _read(source, fmt, max_chars)
         if expected is None:
-            expected = int(dataset.count())
-        scored = dataset.map_batches(
+            expected = int(_read(source, fmt, actor_args["max_chars"]).count())
+        left = expected - summary.total
+        scored = _read(source, fmt, actor_args["max_chars"], start_row, left).map_batches(
             _ScoreActor, batch_size=batch_size, batch_format="pyarrow",
             concurrency=num_actors, num_cpus=num_cpus_per_actor,
-            fn_constructor_kwargs={
-                "model": _opt_str(model), "policy": _opt_str(policy),
-                "lexicon": _opt_str(lexicon), "fmt": fmt, "max_chars": max_chars,
-                "exact": exact,
-            },
+            fn_constructor_kwargs=actor_args,
         )
-        batches = scored.sort("row").iter_batches(batch_size=None, batch_format="pyarrow")
+        batches = scored.iter_batches(batch_size=None, batch_format="pyarrow")
         try:
-            _write_outputs(batches, (output, out_fmt), (errors, err_fmt), expected, summary)
+            _write_outputs(batches, files, expected, summary)
         except ray.exceptions.RayError as exc:
-            raise _job_error(exc) from exc
+            raise _job_error(exc, files.checkpoint.load_quietly()) from exc
         summary.elapsed_s = time.perf_counter() - started
-    return summary
 
 
 def _check_cpus(needed: float, num_actors: int, per_actor: float, *, strict: bool) -> None:
@@ -373,14 +427,6 @@ def _check_cpus(needed: float, num_actors: int, per_actor: float, *, strict: boo
 
 def _opt_str(p: Path | str | None) -> str | None:
     return None if p is None else str(p)
-
-
-def _output_format(path: Path, default: str | None = None) -> str:
-    fmt = _OUTPUT_FORMATS.get(path.suffix.lower(), default)
-    if fmt is None:
-        raise FormatError(f"cannot tell the output format of {str(path)!r}; use an extension "
-                          f".jsonl, .csv or .parquet")
-    return fmt
 
 
 def _preflight(model: Path | str | None, policy: Path | str | None,
@@ -405,87 +451,73 @@ _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$", re
 _RAY_WRAPPERS = frozenset({"RayTaskError", "UserCodeException", "ActorDiedError", "RayError"})
 
 
-def _job_error(exc: BaseException) -> NotecheckError:
+def _job_error(exc: BaseException, kept: dict[str, Any] | None = None) -> NotecheckError:
     """A one-line error for a failed Ray job. Ray keeps only the text of an exception raised in
     an actor or task, so the last ``NameError: message`` line of that text is the cause; one of
-    ours (``ModelError`` ...) becomes that class again."""
+    ours (``ModelError`` ...) becomes that class again. ``kept``: the checkpoint the job left,
+    which ``--resume`` continues from."""
     from classifier import errors as error_tree
 
+    resume = (f"; rows up to {kept['row']} are saved: rerun with --resume to score only the rest"
+              if kept and kept.get("row") else "")
     found = [m for m in _ERROR_LINE.finditer(str(exc)) if m.group(1) not in _RAY_WRAPPERS]
     if not found:
         return NotecheckError(f"the Ray job failed ({type(exc).__name__}); its logs are under "
-                              f"the Ray session folder (/tmp/ray/session_latest/logs locally)")
+                              f"the Ray session folder (/tmp/ray/session_latest/logs locally)"
+                              f"{resume}")
     name, message = found[-1].group(1), found[-1].group(2).strip()
     cls = getattr(error_tree, name, None)
     if isinstance(cls, type) and issubclass(cls, NotecheckError):
-        return cls(message)
-    return NotecheckError(f"the Ray job failed: {name}: {message}")
+        return cls(message + resume)
+    return NotecheckError(f"the Ray job failed: {name}: {message}{resume}")
 
 
-class _Sink:
-    """One output file written to ``NAME.partial`` and renamed when the job is complete."""
-
-    def __init__(self, path: Path, fmt: str) -> None:
-        self.path = path
-        self.partial = path.with_name(path.name + ".partial")
-        self.partial.parent.mkdir(parents=True, exist_ok=True)
-        self._raw: IO[bytes] | None = None
-        self._writer: Any = None
-        if fmt == "jsonl":
-            self._raw = self.partial.open("wb")
-        else:
-            self._writer = open_writer(self.partial, fmt)
-
-    def write(self, texts: Iterable[str]) -> None:
-        if self._raw is not None:
-            self._raw.write(b"".join(t.encode("utf-8") + b"\n" for t in texts))
-        else:
-            self._writer.write(json.loads(t) for t in texts)
-
-    def close(self) -> None:
-        (self._raw or self._writer).close()
-
-    def commit(self) -> None:
-        os.replace(self.partial, self.path)
-
-
-def _write_outputs(batches: Iterable[Any], verdicts_to: tuple[Path, str],
-                   errors_to: tuple[Path, str], expected: int, summary: Summary) -> None:
-    out, err = _Sink(*verdicts_to), _Sink(*errors_to)
-    last = 0
-    try:
+def _write_outputs(batches: Iterable[Any], files: RunFiles, expected: int,
+                   summary: Summary) -> None:
+    """Append each result block to the spools in input order, recording it in the checkpoint;
+    when every input record is accounted for, turn the spools into the outputs."""
+    last = summary.resumed_from_row
+    with files.open() as (out_f, err_f):
         for batch in batches:
             rows = batch.column("row").to_pylist()
-            if rows and rows[0] <= last or any(a >= b for a, b in pairwise(rows)):
+            if not rows:
+                continue
+            if rows[0] <= last or any(a >= b for a, b in pairwise(rows)):
                 raise NotecheckError(f"the ray engine returned input row {_repeat(last, rows)} "
                                      f"twice or out of order; rerun the job and report a bug")
-            last = rows[-1] if rows else last
-            kinds = batch.column("kind").to_pylist()
-            texts = batch.column("json").to_pylist()
-            labels = batch.column("label").to_pylist()
-            decisions = batch.column("decision").to_pylist()
-            if summary.versions is None and "verdict" in kinds:
-                first = json.loads(texts[kinds.index("verdict")])
-                summary.versions = (first["model_version"], first["policy_version"])
-            out.write(t for k, t in zip(kinds, texts, strict=True) if k == "verdict")
-            err.write(t for k, t in zip(kinds, texts, strict=True) if k == "error")
-            for kind, label, decision in zip(kinds, labels, decisions, strict=True):
-                if kind == "verdict":
-                    summary.scored += 1
-                    summary.labels[label] += 1
-                    summary.decisions[(label, decision)] += 1
-                else:
-                    summary.failed += 1
-    finally:
-        out.close()
-        err.close()
+            last = rows[-1]
+            _append(batch, out_f, err_f, summary)
+            files.save(out_f, err_f, row=last, **summary.state())
     if summary.total != expected:
         raise NotecheckError(
             f"the ray engine lost records: the input has {expected} records but the job returned "
             f"{summary.scored} verdicts + {summary.failed} errors = {summary.total}; the partial "
-            f"outputs are in {out.partial} and {err.partial}; rerun the job and report a bug")
-    out.commit()
-    err.commit()
+            f"outputs are in {files.out.spool} and {files.err.spool}; rerun the job and report a "
+            f"bug")
+    files.finish(row=last, **summary.state())
+
+
+def _append(batch: Any, out_f: IO[bytes], err_f: IO[bytes], summary: Summary) -> None:
+    kinds = batch.column("kind").to_pylist()
+    texts = batch.column("json").to_pylist()
+    labels = batch.column("label").to_pylist()
+    decisions = batch.column("decision").to_pylist()
+    ignored = (batch.column("ignored").to_pylist() if "ignored" in batch.column_names
+               else [None] * len(kinds))
+    for kind, text, label, decision, names in zip(kinds, texts, labels, decisions, ignored,
+                                                  strict=True):
+        if kind == "verdict":
+            if summary.versions is None:
+                first = json.loads(text)
+                summary.versions = (first["model_version"], first["policy_version"])
+            write_line(out_f, text)
+            summary.scored += 1
+            summary.labels[label] += 1
+            summary.decisions[(label, decision)] += 1
+        else:
+            write_line(err_f, text)
+            summary.failed += 1
+        summary.count_ignored(names or ())
 
 
 def _repeat(last: int, rows: list[int]) -> int:

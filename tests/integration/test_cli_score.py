@@ -205,3 +205,30 @@ def test_cli_lone_surrogate_id_in_csv_and_parquet_output_is_escaped(
 
         ids = pq.read_table(out).column("id").to_pylist()
     assert ids == ["s\\ud800", "t"]  # the escape as text: these formats hold valid UTF-8 only
+
+
+def test_cli_unknown_fields_are_ignored_and_listed_with_counts(
+    tmp_path: Path, lexical_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows: list[dict[str, object]] = [
+        {"id": f"n{i}", "text": TOY_NOTES[i % len(TOY_NOTES)][0], "label": "sharing",
+         **({"ip_location": "上海"} if i % 2 else {})} for i in range(10)]
+    rows.append({"note_id": "c1", "desc": "周末去了家面馆", "liked_count": "1.2万",
+                 "user": {"nickname": "x"}, "vertical": "food"})  # crawler fields are read
+    rows.append({"id": "bad", "content": "正文"})  # an error row: its unread field hints why
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    expected = {"label": 10, "ip_location": 5, "vertical": 1, "content": 1}
+    out, summary = tmp_path / "out.jsonl", tmp_path / "summary.json"
+    assert score(src, "-o", out, "--model", lexical_dir, "--summary-json", summary) == 0
+    printed = capsys.readouterr().out
+    assert ("ignored fields (not read, records holding each): label x10, ip_location x5, "
+            "vertical x1, content x1") in printed
+    assert json.loads(summary.read_text("utf-8"))["ignored_fields"] == expected
+    assert n_lines(out) == 11  # ignored, not refused
+
+    part = tmp_path / "part.jsonl"
+    assert score(src, "-o", part, "--model", lexical_dir, "--limit", "4",
+                 "--batch-size", "2") == 0
+    assert score(src, "-o", part, "--model", lexical_dir, "--resume", "--batch-size", "2",
+                 "--summary-json", summary) == 0
+    assert json.loads(summary.read_text("utf-8"))["ignored_fields"] == expected

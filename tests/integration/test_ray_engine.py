@@ -36,7 +36,9 @@ def messy_lines(n: int = N_NOTES) -> list[bytes]:
     """``n`` good notes with every kind of bad line the JSONL reader reports mixed in."""
     lines = [json.dumps({"id": f"n{i}", "title": "记录" if i % 4 else "",
                          "text": f"{TOY_NOTES[i % len(TOY_NOTES)][0]} 第{i}条",
-                         "sponsor_flag": i % 11 == 0}, ensure_ascii=False).encode()
+                         "sponsor_flag": i % 11 == 0,
+                         **({"label": "sharing"} if i % 3 == 0 else {})},
+                        ensure_ascii=False).encode()
              for i in range(n)]
     lines[0] = b"\xef\xbb\xbf" + lines[0]  # a BOM on line 1
     bad = {
@@ -112,13 +114,16 @@ def _result_batches(rows: list[int]) -> Iterator[Any]:
     ([1, 2, 2, 3], "row 2 twice or out of order"),
 ])
 def test_write_outputs_fails_loudly_when_a_record_is_lost(
-    tmp_path: Path, rows: list[int], message: str
+    tmp_path: Path, messy_jsonl: Path, rows: list[int], message: str
 ) -> None:
     from serving.batch import Summary
+    from serving.checkpoint import RunFiles
 
     out, errs = tmp_path / "v.jsonl", tmp_path / "e.jsonl"
+    files = RunFiles(out, errs, messy_jsonl, engine="ray", in_place=False)
+    files.begin(resume=False)
     with pytest.raises(NotecheckError, match=message):
-        _write_outputs(_result_batches(rows), (out, "jsonl"), (errs, "jsonl"), 4, Summary())
+        _write_outputs(_result_batches(rows), files, 4, Summary())
     assert not out.exists() and not errs.exists()
 
 
@@ -181,7 +186,8 @@ def test_ray_engine_matches_local_engine_on_jsonl(
     assert [e["row"] for e in errors] == [4, 6, 10, 12, 18, 41, 42, 251]
     assert (ray.scored, ray.failed) == (local.scored, local.failed) == (N_NOTES - 10, 8)
     assert ray.labels == local.labels and ray.decisions == local.decisions
-    assert not list(tmp_path.glob("*.partial"))
+    assert ray.ignored_fields == local.ignored_fields and ray.ignored_fields["label"] > 90
+    assert not list(tmp_path.glob("*.partial*")) and not list(tmp_path.glob("*.tmp"))
 
 
 @pytest.mark.usefixtures("ray_local")
@@ -246,8 +252,7 @@ def test_cli_score_engine_ray_writes_what_the_local_engine_writes(
 
 
 @pytest.mark.parametrize(("flags", "message"), [
-    (["--engine", "ray", "--resume"], "--resume belong to the local engine"),
-    (["--engine", "ray", "--limit", "5"], "--limit belong to the local engine"),
+    (["--engine", "ray", "--limit", "5"], "--limit belongs to the local engine"),
     (["--address", "auto"], "--address needs --engine ray"),
 ])
 def test_cli_score_refuses_flags_of_the_other_engine(
@@ -305,3 +310,63 @@ def test_cli_score_engine_ray_passes_a_uri_through_unchanged(
     assert main(["score", uri, "-o", str(tmp_path / "o.jsonl"), "--engine", "ray"]) == 0
     assert seen == [uri]  # not a Path, which would fold "//" into "/"
     assert "model m@1 | policy p@1" in capsys.readouterr().out
+
+
+class _StopAfter:
+    """Wraps the driver's block writer: after ``blocks`` blocks the run stops with ``stop`` (Ctrl-C
+    or a full disk); counts the rows each run hands to the writer."""
+
+    def __init__(self, real: Any, blocks: int | None, stop: BaseException) -> None:
+        self.real = real
+        self.blocks, self.stop = blocks, stop
+        self.rows: list[int] = []
+
+    def __call__(self, batch: Any, *args: Any) -> None:
+        if self.blocks is not None and self.blocks <= 0:
+            raise self.stop
+        if self.blocks is not None:
+            self.blocks -= 1
+        self.rows += batch.column("row").to_pylist()
+        self.real(batch, *args)
+
+
+@pytest.mark.usefixtures("ray_local")
+@pytest.mark.parametrize(("stop", "suffix"), [
+    (KeyboardInterrupt(), ".jsonl"),
+    (OSError(28, "No space left on device"), ".csv"),
+])
+def test_ray_engine_resumes_an_interrupted_job_to_the_uninterrupted_result(
+    tmp_path: Path, lexical_dir: Path, messy_jsonl: Path, monkeypatch: pytest.MonkeyPatch,
+    stop: BaseException, suffix: str,
+) -> None:
+    from serving import distributed
+    from serving.batch import BatchIOError
+    from serving.checkpoint import progress_path
+
+    whole, part = tmp_path / f"whole{suffix}", tmp_path / f"part{suffix}"
+    common: dict[str, Any] = {"model": lexical_dir, "batch_size": 16, "num_actors": 1}
+    uninterrupted = score_with_ray(messy_jsonl, whole, **common)
+
+    monkeypatch.setattr(distributed, "RECORD_BLOCK", 16)  # small blocks, recorded one by one
+    first = _StopAfter(distributed._append, blocks=5, stop=stop)
+    monkeypatch.setattr(distributed, "_append", first)
+    with pytest.raises(type(stop) if isinstance(stop, KeyboardInterrupt) else BatchIOError):
+        score_with_ray(messy_jsonl, part, **common)
+    state = json.loads(progress_path(part).read_text("utf-8"))
+    assert not state["complete"] and state["row"] == first.rows[-1] > 0
+    assert not part.exists()  # a Ray output appears only when complete
+
+    second = _StopAfter(first.real, blocks=None, stop=stop)
+    monkeypatch.setattr(distributed, "_append", second)
+    resumed = score_with_ray(messy_jsonl, part, resume=True, **common)
+    assert second.rows and min(second.rows) > state["row"]  # only the rest was scored
+    assert sorted(first.rows + second.rows) == first.rows + second.rows
+    assert len(first.rows) + len(second.rows) == uninterrupted.total
+    assert part.read_bytes() == whole.read_bytes()
+    assert (tmp_path / "part.errors.jsonl").read_bytes() == \
+        (tmp_path / "whole.errors.jsonl").read_bytes()
+    assert (resumed.scored, resumed.failed) == (uninterrupted.scored, uninterrupted.failed)
+    assert resumed.labels == uninterrupted.labels
+    assert resumed.decisions == uninterrupted.decisions
+    assert resumed.ignored_fields == uninterrupted.ignored_fields
+    assert not list(tmp_path.glob("part*.partial*"))

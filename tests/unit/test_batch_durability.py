@@ -13,7 +13,7 @@ import pytest
 
 from classifier.pipeline import Pipeline
 from classifier.writers import json_line
-from serving import batch
+from serving import batch, checkpoint
 from serving.cli import main
 from tests.conftest import TOY_NOTES, write_jsonl
 
@@ -33,6 +33,10 @@ def dump(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "in.jsonl", rows)
 
 
+def spool(out: Path) -> Path:
+    return out.with_name(out.name + ".partial.jsonl")
+
+
 def run(pipeline: Pipeline, src: Path, out: Path, **kw: Any) -> batch.Summary:
     return batch.score_file(pipeline, src, out, batch_size=16, progress=False, **kw)
 
@@ -47,19 +51,19 @@ def test_batch_fsyncs_both_files_before_every_checkpoint(
     pipeline: Pipeline, dump: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     events: list[str] = []
-    real_fsync, real_save = batch.os.fsync, batch._Checkpoint.save
+    real_fsync, real_save = checkpoint.os.fsync, checkpoint.Checkpoint.save
     out = dump.with_name("out.jsonl")
 
     def fsync(fd: int) -> None:
         events.append(Path(f"/proc/self/fd/{fd}").resolve().name)
         real_fsync(fd)
 
-    def save(self: batch._Checkpoint, **state: Any) -> None:
+    def save(self: checkpoint.Checkpoint, **state: Any) -> None:
         events.append("checkpoint")
         real_save(self, **state)
 
-    monkeypatch.setattr(batch.os, "fsync", fsync)
-    monkeypatch.setattr(batch._Checkpoint, "save", save)
+    monkeypatch.setattr(checkpoint.os, "fsync", fsync)
+    monkeypatch.setattr(checkpoint.Checkpoint, "save", save)
     run(pipeline, dump, out)
     saves = [i for i, e in enumerate(events) if e == "checkpoint"]
     assert len(saves) == -(-N // 16) + 1  # every batch, and the final "complete"
@@ -75,7 +79,7 @@ def test_batch_resume_refuses_a_file_shorter_than_its_checkpoint(
 ) -> None:
     out = dump.with_name("out.jsonl")
     run(pipeline, dump, out, limit=40)
-    state = json.loads(batch.progress_path(out).read_text("utf-8"))
+    state = json.loads(checkpoint.progress_path(out).read_text("utf-8"))
     lost = out.read_bytes()[: state["out_bytes"] - 100]  # the disk lost the last 100 bytes
     out.write_bytes(lost)
     code = main(["score", str(dump), "-o", str(out), "--model", str(lexical_dir),
@@ -106,7 +110,7 @@ def test_batch_full_disk_ends_with_one_line_and_resumes_to_the_full_result(
 ) -> None:
     full = full_run(pipeline, dump, suffix)
     out = dump.with_name("out" + suffix)
-    monkeypatch.setattr(batch, "_write_line", _FullDisk(room=50))
+    monkeypatch.setattr(batch, "write_line", _FullDisk(room=50))
     code = main(["score", str(dump), "-o", str(out), "--model", str(lexical_dir), "--batch-size", "16",
                  "--no-progress"])
     err = capsys.readouterr().err
@@ -129,7 +133,7 @@ def test_batch_conversion_fails_into_a_temporary_file_and_resumes(
     full = full_run(pipeline, dump, suffix)
     out = dump.with_name("out" + suffix)
     out.write_bytes(b"a previous run's output")
-    real_open = batch.open_writer
+    real_open = checkpoint.open_writer
 
     class Failing:
         def __init__(self, path: Path, fmt: str | None = None) -> None:
@@ -147,17 +151,17 @@ def test_batch_conversion_fails_into_a_temporary_file_and_resumes(
                     raise OSError(errno.ENOSPC, "No space left on device")
                 self.inner.write([row])
 
-    monkeypatch.setattr(batch, "open_writer", Failing)
+    monkeypatch.setattr(checkpoint, "open_writer", Failing)
     with pytest.raises(batch.BatchIOError, match="ENOSPC.*--resume"):
         run(pipeline, dump, out)
     assert out.read_bytes() == b"a previous run's output"  # never a half-written output
     assert not out.with_name(out.name + ".tmp").exists()
-    assert not json.loads(batch.progress_path(out).read_text("utf-8"))["complete"]
+    assert not json.loads(checkpoint.progress_path(out).read_text("utf-8"))["complete"]
     monkeypatch.undo()
     summary = run(pipeline, dump, out, resume=True)
     assert summary.total == N
     assert out.read_bytes() == full.read_bytes()
-    assert not batch._spool_path(out).exists()
+    assert not spool(out).exists()
 
 
 def test_batch_spool_outlives_a_kill_before_the_checkpoint_is_complete(
@@ -165,18 +169,18 @@ def test_batch_spool_outlives_a_kill_before_the_checkpoint_is_complete(
 ) -> None:
     full = full_run(pipeline, dump, ".csv")
     out = dump.with_name("out.csv")
-    real_save = batch._Checkpoint.save
+    real_save = checkpoint.Checkpoint.save
 
-    def killed_on_complete(self: batch._Checkpoint, **state: Any) -> None:
+    def killed_on_complete(self: checkpoint.Checkpoint, **state: Any) -> None:
         if state.get("complete"):
             raise KeyboardInterrupt  # the process dies between the conversion and the mark
         real_save(self, **state)
 
-    monkeypatch.setattr(batch._Checkpoint, "save", killed_on_complete)
+    monkeypatch.setattr(checkpoint.Checkpoint, "save", killed_on_complete)
     with pytest.raises(KeyboardInterrupt):
         run(pipeline, dump, out)
-    assert batch._spool_path(out).exists()
+    assert spool(out).exists()
     monkeypatch.undo()
     assert run(pipeline, dump, out, resume=True).total == N
     assert out.read_bytes() == full.read_bytes()
-    assert not batch._spool_path(out).exists()
+    assert not spool(out).exists()
