@@ -47,6 +47,10 @@ disclosure) or `declared` (利益声明/品牌合作/赞助 disclosed) — the l
 (`pass` / `review` / `block`), the **reasons** (rule ids with character offsets into the title or
 text), and the model and policy versions that produced it.
 
+A note is read as `notecheck score` reads a record: canonical fields, a MediaCrawler export row
+(`note_id`, `desc`, `liked_count` ...) or a platform note object; fields the reader does not know
+are ignored and listed in `warnings`.
+
 Errors share one shape: `{"error": ..., "field": ..., "detail": ..., "request_id": ...}`.
 """
 

@@ -45,6 +45,7 @@ __all__ = ["ERROR_RESPONSES", "ApiError", "error_response", "install_error_handl
 log = logging.getLogger("notecheck.serving")
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TYPE_TAGS = frozenset({"int", "float", "str", "bool", "bytes", "none", "list", "dict"})
 _STATUS_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                   405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media",
                   422: "invalid_input", 429: "queue_full", 503: "not_ready"}
@@ -80,11 +81,13 @@ def error_response(status: int, error: str, detail: str, *, field: str | None = 
 
 def _field_of(loc: Sequence[int | str]) -> str:
     """``("body", "notes", 3, "text")`` -> ``notes[3].text``; the body itself -> ``body``.
-    Union-member tags (``constrained-float``, ``function-after[...]``) are not fields: dropped."""
+    Union-member tags (``constrained-float``, ``function-after[...]``, ``int``, a model's class
+    name such as ``ProductTagIn``) are not fields: dropped (every field name is lower case)."""
     parts = list(loc[1:]) if loc and loc[0] == "body" else list(loc)
     out = ""
     for p in parts:
-        if isinstance(p, str) and not _IDENTIFIER.fullmatch(p):
+        if isinstance(p, str) and (not _IDENTIFIER.fullmatch(p) or p in _TYPE_TAGS
+                                   or p[:1].isupper()):
             continue
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out or "body"
@@ -114,7 +117,8 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> JSONR
                               f"({ctx.get('error', 'parse error')}); send one JSON object",
                               field="body", request_id=rid)
     field = _field_of(first.get("loc", ()))
-    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    others = {_field_of(e.get("loc", ())) for e in errors} - {field}  # a union: one field
+    more = f" (and problems in {len(others)} more fields)" if others else ""
     return error_response(422, "invalid_input", _validation_detail(first) + more, field=field,
                           request_id=rid)
 

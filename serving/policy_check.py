@@ -1,8 +1,9 @@
 """Check a policy and lexicon before a reload swaps them in: in a child process, under a deadline.
 
 A reload must never stall scoring. Compiling a pattern is quick, but a pattern that backtracks
-catastrophically (``(a+)+$``) can take minutes on one unlucky note, and Python's ``re`` holds the
-GIL while it matches, so a check in a thread of the server would freeze the scoring thread too.
+catastrophically (``(a|aa)+$``) can take minutes on one unlucky note, and a regex engine may hold
+the GIL while it matches (Python's ``re`` does), so a check in a thread of the server could freeze
+the scoring thread too; a child process cannot, and it can be killed.
 So :func:`check_rules` runs the check in a separate interpreter (``python -m
 serving.policy_check``) and kills it at the deadline. The child
 

@@ -1,8 +1,11 @@
 """HTTP schemas: what clients send (``*In``) and get back (``*Out``), with limits and examples.
 
-Types are strict where a client could mean two things (``sponsor_flag`` must be a JSON boolean,
-counts JSON integers); unknown fields are refused so that a typo (``txt``) is a clear 422 naming
-it. Length limits that are configurable (the text limit) are checked at runtime against the
+A note is read by the same reader as ``notecheck score`` (:func:`classifier.notes.note_from_dict`):
+the note schemas check JSON types only (strictly: ``"12"`` is not an integer here, so the schema
+never promises less than the reader refuses) and keep every field for the reader, which validates
+values, reads crawler and platform fields, and ignores unknown ones (listed in ``warnings``).
+Envelopes (a batch, a reload, an upload) refuse unknown fields, so that a typo is a clear 422.
+Length limits that are configurable (the text limit) are checked at runtime against the
 settings, not here. Strings may not contain lone surrogates (``"\\ud800"``), which no UTF-8
 response could echo back.
 """
@@ -11,7 +14,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+)
 
 from classifier.types import Verdict
 from serving.settings import MAX_NOTES_PER_BATCH
@@ -32,6 +43,7 @@ __all__ = [
     "ReasonOut",
     "VerdictItem",
     "VerdictOut",
+    "WarningOut",
 ]
 
 REQUEST_ID_PATTERN = r"^[\x21-\x7e]{1,128}$"
@@ -48,60 +60,88 @@ def _no_lone_surrogates(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_no_lone_surrogates)]
-Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_lone_surrogates)]
 RequestId = Annotated[str, Field(pattern=REQUEST_ID_PATTERN,
                                  description="Your id for this request, echoed back (else the "
                                  "X-Request-ID header, else a generated one).")]
-Count = Annotated[StrictInt, Field(ge=0)]
-Price = (Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
-         | Annotated[Text, Field(max_length=32, description='A price as written: "¥99", "99元".')])
+NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
+NonNegativeFloat = Annotated[StrictFloat, Field(ge=0, allow_inf_nan=False)]
+Count = Annotated[
+    NonNegativeInt | NonNegativeFloat | Text | None,
+    Field(description='A count: 12, or as crawlers write it: "1,234", "1.2万", "10+".')]
+Flag = Annotated[
+    StrictBool | StrictInt | Text | None,
+    Field(description='true/false; also 0/1 and "true"/"false"/"yes"/"no".')]
+Id = Annotated[Text | StrictInt | None, Field(description="A string or an integer id.")]
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ProductTagIn(_In):
+class _Open(BaseModel):
+    """A note-shaped object: the fields below are checked for their JSON type, every other field
+    is kept for the shared reader (:func:`classifier.notes.note_from_dict`), which validates the
+    values exactly as ``notecheck score`` does, or ignores them."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class ProductTagIn(_Open):
     """A product tag (商品标记) linking the note to a store item."""
 
-    name: Name
-    store: Name | None = None
-    price: Price | None = None
+    name: Text | None = None
+    store: Text | None = None
+    price: NonNegativeInt | NonNegativeFloat | Annotated[Text, Field(
+        description='A price as written: "¥99", "99元".')] | None = None
 
 
-class AuthorIn(_In):
+class AuthorIn(_Open):
     """Account facts: personal = non-professional, creator = professional blogger or authority,
     enterprise = brand account."""
 
-    account_type: Literal["personal", "creator", "enterprise"] = "personal"
-    has_store: StrictBool = False
-    followers: Count | None = None
-    id: Name | None = None
-    name: Name | None = None
+    account_type: Annotated[Text | None, Field(
+        description="personal, creator or enterprise (any case).")] = None
+    has_store: Flag = None
+    followers: Count = None
+    id: Id = None
+    name: Text | None = None
 
 
-class NoteIn(_In):
-    """The canonical note. ``text`` is the body (at most ``max_text_chars`` characters, 20,000 by
-    default; so is ``title``); mentions and topics are read from the text when not given."""
+class NoteIn(_Open):
+    """One note, read as ``notecheck score`` reads a record: the canonical fields below, or a
+    MediaCrawler export row (``note_id``, ``desc``, ``liked_count``, ``tag_list`` ...), or a
+    platform note object (``at_user_list``, ``interact_info``, ``user`` ...), or a mix. Fields
+    the reader does not know (a ``label``, a crawler's ``ip_location``) are ignored and listed in
+    the response's ``warnings``. ``text`` (or ``desc``) and ``title`` are at most
+    ``max_text_chars`` characters (20,000 by default); mentions and topics are read from the
+    text when not given."""
 
-    id: Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_no_lone_surrogates)]
-    title: Text = ""
-    text: Text
-    mentions: Annotated[list[Name], Field(max_length=100)] | None = None
-    topics: Annotated[list[Name], Field(max_length=100)] | None = None
-    product_tags: Annotated[list[ProductTagIn], Field(max_length=50)] = []
-    sponsor_flag: StrictBool = Field(default=False, description="The platform's 赞助/合作 flag.")
-    author: AuthorIn = AuthorIn()
-    published_at: Annotated[Text, Field(max_length=64)] | None = None
-    likes: Count | None = None
-    collects: Count | None = None
-    comments: Count | None = None
-    shares: Count | None = None
-    views: Count | None = None
+    id: Id = None
+    title: Text | None = None
+    text: Text | None = None
+    mentions: list[Text] | None = None
+    topics: list[Text] | None = None
+    product_tags: list[ProductTagIn | Text] | None = None
+    sponsor_flag: Annotated[
+        StrictBool | StrictInt | Text | list[Any] | dict[str, Any] | None,
+        Field(description="The platform's 赞助/合作 flag (true/false, 0/1, or a cooperation "
+                          "list/object that is set when not empty).")] = None
+    author: AuthorIn | None = None
+    published_at: Annotated[Text | NonNegativeInt | NonNegativeFloat | None, Field(
+        description="ISO 8601, or epoch seconds/milliseconds.")] = None
+    likes: Count = None
+    collects: Count = None
+    comments: Annotated[Count | list[Any], Field(
+        description="A count (a list of comment texts is ignored).")] = None
+    shares: Count = None
+    views: Count = None
 
     def to_record(self) -> dict[str, Any]:
-        """The dict :func:`classifier.notes.note_from_dict` validates into a ``Note``."""
-        return self.model_dump(exclude_none=True, exclude={"request_id"})
+        """The record as sent (every field, known or not, minus ``request_id``): what
+        :func:`classifier.notes.note_from_dict` reads."""
+        record = self.model_dump(exclude_unset=True, by_alias=True)
+        record.pop("request_id", None)
+        return record
 
 
 class ModerateIn(NoteIn):
@@ -127,6 +167,27 @@ class ReasonOut(BaseModel):
     end: int | None = None
 
 
+class WarningOut(BaseModel):
+    """Something sent but not used: the ``fields`` of the note at ``field`` (``notes[3]`` in a
+    batch, ``note`` in a correction, absent for one note) that the reader does not know."""
+
+    warning: Literal["unknown_fields"] = "unknown_fields"
+    field: str | None = None
+    fields: list[str]
+    detail: str
+
+    @classmethod
+    def unknown(cls, fields: list[str], where: str | None) -> WarningOut:
+        return cls(field=where, fields=fields, detail=(
+            f"ignored unknown field{'s' if len(fields) > 1 else ''} {', '.join(fields)}: the "
+            "reader takes canonical, MediaCrawler and platform note fields (see /docs); drop "
+            "them or check their spelling"))
+
+
+Warnings = Annotated[list[WarningOut], Field(
+    description="Fields that were sent but ignored (unknown to the note reader).")]
+
+
 class VerdictItem(BaseModel):
     id: str
     label: Literal["sharing", "undisclosed_ad", "declared"]
@@ -145,11 +206,13 @@ class VerdictItem(BaseModel):
 class VerdictOut(VerdictItem):
     request_id: str
     took_ms: float
+    warnings: Warnings = []
 
     @classmethod
-    def build(cls, verdict: Verdict, request_id: str, took_ms: float) -> VerdictOut:
+    def build(cls, verdict: Verdict, request_id: str, took_ms: float,
+              warnings: list[WarningOut] | None = None) -> VerdictOut:
         return cls.model_validate({**verdict.to_dict(), "request_id": request_id,
-                                   "took_ms": took_ms})
+                                   "took_ms": took_ms, "warnings": warnings or []})
 
 
 class BatchOut(BaseModel):
@@ -157,6 +220,7 @@ class BatchOut(BaseModel):
     took_ms: float
     count: int
     verdicts: list[VerdictItem]
+    warnings: Warnings = []
 
 
 class ErrorOut(BaseModel):
@@ -242,6 +306,19 @@ NOTE_EXAMPLES: dict[str, Any] = {
             "title": "楼下新开的面馆",
             "text": "周末去了家楼下新开的面馆，牛肉面28块，汤头很鲜，就是排队有点久，下次工作日再来",
         },
+    },
+}
+
+NOTE_EXAMPLES["crawler_row"] = {
+    "summary": "MediaCrawler 导出的一行（与 notecheck score 读法相同；未知字段会列在 warnings 里）",
+    "value": {
+        "note_id": "6650a1b2c6",
+        "title": "平价好物分享",
+        "desc": "这支口红真的绝了 #好物分享[话题]# 需要的私我",
+        "liked_count": "1.2万",
+        "collected_count": "10+",
+        "nickname": "小红薯",
+        "ip_location": "上海",
     },
 }
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from classifier.errors import InputError, PolicyError
-from classifier.notes import note_from_dict
+from classifier.notes import note_from_dict, unknown_fields
 from classifier.pipeline import Pipeline, Rulebook
 from classifier.rules import Policy
 from classifier.signals import Lexicon
@@ -19,7 +19,14 @@ from classifier.types import LABELS, Note, Verdict
 from serving.batcher import MicroBatcher, NotReady, ShuttingDown
 from serving.metrics import ApiMetrics
 from serving.policy_check import RulesCheck, RulesRefused, check_rules, policy_file
-from serving.schemas import ModelInfoOut, NoteIn, PolicyReloadIn, PolicyReloadOut, ReadyOut
+from serving.schemas import (
+    ModelInfoOut,
+    NoteIn,
+    PolicyReloadIn,
+    PolicyReloadOut,
+    ReadyOut,
+    WarningOut,
+)
 from serving.settings import Settings
 
 __all__ = ["ModerationService", "PipelineFactory", "ReloadRefused", "default_pipeline_factory"]
@@ -96,18 +103,26 @@ class ModerationService:
         return pipeline
 
     # ------------------------------------------------------------------ moderation
-    def to_notes(self, notes: Sequence[NoteIn], *, prefix: str | None = None) -> list[Note]:
-        """Validate and build notes; an :class:`InputError` names the field (``notes[3].text``
-        when ``prefix`` is ``"notes"``)."""
-        out = []
+    def to_notes(self, notes: Sequence[NoteIn], *, prefix: str | None = None,
+                 indexed: bool = True) -> tuple[list[Note], list[WarningOut]]:
+        """Build notes with the shared reader (:func:`classifier.notes.note_from_dict`, as
+        ``notecheck score`` does) and a warning for each note with fields the reader ignores.
+        An :class:`InputError` names the field (``notes[3].text`` for ``prefix="notes"``;
+        ``note.text`` for ``prefix="note", indexed=False``)."""
+        out: list[Note] = []
+        warnings: list[WarningOut] = []
         for i, note in enumerate(notes):
+            where = (f"{prefix}[{i}]" if indexed else prefix) if prefix else None
+            record = note.to_record()
             try:
-                out.append(note_from_dict(note.to_record(), max_chars=self.settings.max_text_chars))
+                out.append(note_from_dict(record, max_chars=self.settings.max_text_chars))
             except InputError as exc:
-                where = f"{prefix}[{i}]" if prefix else None
                 field = ".".join(p for p in (where, exc.field) if p) or None
                 raise InputError(exc.reason, field=field) from None
-        return out
+            unknown = list(unknown_fields(record))
+            if unknown:
+                warnings.append(WarningOut.unknown(unknown, where))
+        return out, warnings
 
     async def moderate(self, notes: Sequence[Note]) -> list[Verdict]:
         verdicts = await self.batcher.submit(notes, self.settings.request_timeout_s)

@@ -25,13 +25,12 @@ from starlette.concurrency import run_in_threadpool
 
 from classifier.errors import FormatError, InputError
 from classifier.formats import Record, detect_format, read_records
-from classifier.notes import note_from_dict
 from classifier.signals import Lexicon, extract_signals
 from classifier.types import Note, Signal, Verdict
 from serving.deps import ApiKey, RequestContextDep, Service, SettingsDep
 from serving.feedback import FeedbackEntry, FeedbackStore, note_record
 from serving.http_errors import ERROR_RESPONSES, ApiError
-from serving.schemas import ModerateIn, NoteIn, Text, VerdictItem
+from serving.schemas import ModerateIn, NoteIn, Text, VerdictItem, WarningOut, Warnings
 from serving.settings import MAX_NOTES_PER_BATCH, Settings
 
 __all__ = ["FeedbackIn", "FeedbackOut", "ReviewItem", "UploadIn", "UploadOut", "router"]
@@ -83,6 +82,7 @@ class ReviewItem(BaseModel):
 class ExplainOut(ReviewItem):
     request_id: str
     took_ms: float
+    warnings: Warnings = []
 
 
 class UploadIn(BaseModel):
@@ -113,6 +113,7 @@ class UploadOut(BaseModel):
     error_count: int
     items: list[ReviewItem]
     errors: list[RowErrorOut]
+    warnings: Warnings = []
 
 
 class FeedbackIn(BaseModel):
@@ -139,6 +140,7 @@ class FeedbackOut(BaseModel):
     at: str
     model_version: str | None = None
     policy_version: str | None = None
+    warnings: Warnings = []
 
 
 # ----------------------------------------------------------------------------- routes
@@ -151,11 +153,12 @@ async def explain(body: ModerateIn, service: Service, ctx: RequestContextDep) ->
     """The verdict for one note plus what the console needs to show it: the canonical note and
     the lexical signals (kind, lexicon entry, character offsets)."""
     request_id = ctx.use_request_id(body.request_id)
-    notes = service.to_notes([body])
+    notes, warnings = service.to_notes([body])
     ctx.record_notes(notes, service.settings.log_note_text)
     verdicts = await service.moderate(notes)
     item = (await _review_items(service.pipeline().lexicon, notes, verdicts, [None]))[0]
-    return ExplainOut(**item.model_dump(), request_id=request_id, took_ms=ctx.took_ms())
+    return ExplainOut(**item.model_dump(), request_id=request_id, took_ms=ctx.took_ms(),
+                      warnings=warnings)
 
 
 @router.post("/v1/moderate/upload", response_model=UploadOut,
@@ -193,9 +196,11 @@ async def _score_upload(body: UploadIn, service: Service, ctx: RequestContextDep
     items = await _review_items(service.pipeline().lexicon, notes, verdicts, rows) if notes else []
     errors = [RowErrorOut(row=r.error.row, field=r.error.field, reason=r.error.reason,
                           raw=r.error.raw) for r in records if r.error is not None]
+    warnings = [WarningOut.unknown(list(r.ignored), f"row {r.row}") for r in records
+                if r.ignored and r.note is not None]
     return UploadOut(request_id=ctx.request_id, took_ms=ctx.took_ms(), filename=body.filename,
                      format=fmt, count=len(items), error_count=len(errors), items=items,
-                     errors=errors)
+                     errors=errors, warnings=warnings)
 
 
 @router.post("/v1/feedback", response_model=FeedbackOut, status_code=201,
@@ -206,10 +211,7 @@ async def feedback(body: FeedbackIn, request: Request, settings: SettingsDep,
                    service: Service) -> FeedbackOut:
     """Append the note, the reviewer's ``label``, ``reviewer``, ``at`` and the verdict's versions
     to the feedback file (JSONL; ``notecheck train --data FILE`` reads it)."""
-    try:
-        note = note_from_dict(body.note.to_record(), max_chars=settings.max_text_chars)
-    except InputError as exc:
-        raise InputError(exc.reason, field="note." + exc.field if exc.field else "note") from None
+    (note,), warnings = service.to_notes([body.note], prefix="note", indexed=False)
     pipeline = service.batcher.pipeline
     entry = FeedbackEntry(
         note=note, label=body.label, reviewer=body.reviewer, at=FeedbackStore.now(),
@@ -226,7 +228,7 @@ async def feedback(body: FeedbackIn, request: Request, settings: SettingsDep,
                        "and the folder's permissions", field="feedback_path") from None
     return FeedbackOut(id=note.id, label=body.label, reviewer=record["reviewer"], at=record["at"],
                        model_version=record.get("model_version"),
-                       policy_version=record.get("policy_version"))
+                       policy_version=record.get("policy_version"), warnings=warnings)
 
 
 # ----------------------------------------------------------------------------- helpers

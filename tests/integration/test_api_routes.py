@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from serving.app import create_app
 from serving.settings import Settings
@@ -64,8 +66,9 @@ def test_api_moderate_one_note(client: TestClient) -> None:
     assert v["took_ms"] >= 0
     spans = [x for x in v["reasons"] if x["start"] is not None]
     assert spans, v["reasons"]
-    for reason in spans:  # offsets point at the evidence in the note
-        assert NOTE[reason["field"]][reason["start"]:reason["end"]] == reason["evidence"]
+    for reason in spans:  # offsets point at the evidence in the note (quoted in its text)
+        span = NOTE[reason["field"]][reason["start"]:reason["end"]]
+        assert span and span.strip("@#") in reason["evidence"], (span, reason)
 
 
 def test_api_request_id_from_header_or_generated(client: TestClient) -> None:
@@ -177,7 +180,8 @@ def test_api_access_log_is_json_without_text(client: TestClient,
     ({"id": "x", "text": 5}, "text"),                         # non-string text
     ({"id": "x", "text": None}, "text"),
     ({"text": "正文"}, "id"),                                 # missing id
-    ({"id": "x", "text": "正文", "sponsor_flag": "yes"}, "sponsor_flag"),
+    ({"id": "x", "text": "正文", "sponsor_flag": "maybe"}, "sponsor_flag"),  # by the reader
+    ({"id": "x", "text": "正文", "sponsor_flag": 0.5}, "sponsor_flag"),      # by the schema
     ({"id": "x", "text": "正文", "mentions": "@a"}, "mentions"),
     ({"id": "x", "text": "正文", "author": {"account_type": "robot"}}, "author.account_type"),
     ({"id": "x", "text": "正文", "author": {"followers": -1}}, "author.followers"),
@@ -186,7 +190,10 @@ def test_api_access_log_is_json_without_text(client: TestClient,
      "product_tags[0].price"),                                 # checked by note_from_dict
     ({"id": "x", "text": "正文", "product_tags": [{"name": "霜", "price": False}]},
      "product_tags[0].price"),
-    ({"id": "x", "text": "正文", "txt": "typo"}, "txt"),        # unknown field
+    ({"id": "x", "text": "正文", "likes": -1}, "likes"),
+    ({"id": "x", "text": "正文", "likes": "很多"}, "likes"),
+    ({"note_id": "x", "desc": 5}, "desc"),                     # a crawler field, by the reader
+    ({"id": True, "text": "正文"}, "id"),
     ({"id": "x", "text": "", "title": ""}, "text"),           # nothing to score
     ({"id": "x", "text": "长" * 501}, "text"),                 # over the (test) text limit
     ({"id": "x", "text": "正文", "title": "长" * 501}, "title"),
@@ -199,6 +206,63 @@ def test_api_moderate_invalid_input_names_field(client: TestClient, body: Any,
     r = client.post("/v1/moderate", content=json.dumps(body).encode("ascii"),  # \ud800 escaped
                     headers={"Content-Type": "application/json"})
     assert_error(r, 422, "invalid_input", field)
+
+
+# ----------------------------------------------------------------------------- one reader
+
+
+def test_api_reads_crawler_rows_exactly_like_score(client: TestClient, lexical_dir: Path,
+                                                   tmp_path: Path) -> None:
+    """The MediaCrawler example dump through the API and through ``notecheck score``: the same
+    notes, the same verdicts; the crawler's extra fields are listed as ignored."""
+    from classifier.notes import unknown_fields
+    from classifier.pipeline import Pipeline
+    from serving.batch import score_file
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "notes_crawler.jsonl"
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    r = client.post("/v1/moderate/batch", json={"notes": rows})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    score_file(Pipeline.load(lexical_dir), path, tmp_path / "out.jsonl", progress=False)
+    cli = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text("utf-8").splitlines()]
+    keys = ("id", "label", "decision", "scores", "reasons")
+    assert [{k: v[k] for k in keys} for v in body["verdicts"]] == \
+        [{k: v[k] for k in keys} for v in cli]
+    assert [v["id"] for v in body["verdicts"]] == [row["note_id"] for row in rows]
+    warnings = {w["field"]: w["fields"] for w in body["warnings"]}
+    assert warnings["notes[0]"] == list(unknown_fields(rows[0]))
+    assert "ip_location" in warnings["notes[0]"] and "note_id" not in warnings["notes[0]"]
+
+
+def test_api_platform_note_object(client: TestClient) -> None:
+    note = {"note_id": "p1", "display_title": "新品", "desc": "收到品牌方寄的面霜 @某某官方",
+            "at_user_list": [{"nickname": "某某官方", "user_id": "u1"}],
+            "tag_list": [{"id": "t1", "name": "护肤", "type": "topic"},
+                         {"id": "g1", "name": "保湿面霜", "type": "goods"}],
+            "interact_info": {"liked_count": "1.2万"}, "user": {"user_id": "u9", "nickname": "小薯"},
+            "cooperate_binds": [{"brand": "某某"}]}
+    r = client.post("/v1/moderate", json=note)
+    assert r.status_code == 200, r.text
+    v = r.json()
+    assert v["id"] == "p1" and v["label"] == "declared"  # the cooperation flag settles it
+    assert v["warnings"] == []
+
+
+def test_api_unknown_fields_are_ignored_and_listed(client: TestClient) -> None:
+    r = client.post("/v1/moderate", json={**NOTE, "label": "sharing", "txt": "typo"})
+    assert r.status_code == 200, r.text
+    plain = client.post("/v1/moderate", json=NOTE).json()
+    v = r.json()
+    assert (v["label"], v["scores"]) == (plain["label"], plain["scores"])  # ignored
+    assert v["warnings"] == [{"warning": "unknown_fields", "field": None, "fields": ["label", "txt"],
+                              "detail": v["warnings"][0]["detail"]}]
+    assert "label, txt" in v["warnings"][0]["detail"]
+    assert plain["warnings"] == []
+    r = client.post("/v1/moderate/batch", json={"notes": [NOTE, {**NOTE, "ip_location": "上海"}]})
+    assert r.status_code == 200, r.text
+    assert [(w["field"], w["fields"]) for w in r.json()["warnings"]] == \
+        [("notes[1]", ["ip_location"])]
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -262,3 +326,37 @@ def test_api_bad_request_id_header_is_422(client: TestClient) -> None:
 def test_api_unknown_route_and_method(client: TestClient) -> None:
     assert_error(client.get("/v1/nothing"), 404, "not_found")
     assert_error(client.get("/v1/moderate"), 405, "method_not_allowed")
+
+
+# ----------------------------------------------------------------------------- fuzzing
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=3),
+    max_leaves=8)
+_FIELDS = st.sampled_from(["id", "note_id", "title", "text", "desc", "mentions", "topics",
+                           "product_tags", "sponsor_flag", "author", "user", "likes",
+                           "liked_count", "comments", "published_at", "time", "tag_list",
+                           "at_user_list", "interact_info", "label", "ip_location"])
+_NOTES = st.dictionaries(_FIELDS, _JSON, max_size=6).map(
+    lambda d: {"id": "f", "text": "正文", **d})
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(notes=st.lists(_NOTES, min_size=1, max_size=4))
+def test_api_fuzzed_notes_never_5xx_and_every_note_is_answered(
+        client: TestClient, notes: list[dict[str, Any]]) -> None:
+    """Arbitrary JSON in any note field, known or not: a verdict for every note, in order, or
+    one 4xx naming a field, never a 5xx."""
+    r = client.post("/v1/moderate/batch", json={"notes": notes})
+    assert r.status_code in (200, 422), r.text
+    body = r.json()
+    if r.status_code == 200:
+        assert body["count"] == len(notes) == len(body["verdicts"])
+        for i, w in ((int(w["field"][6:-1]), w) for w in body["warnings"]):
+            assert set(w["fields"]) <= set(notes[i]) and "id" not in w["fields"]
+    else:
+        assert body["field"].startswith("notes") and body["detail"], body

@@ -68,6 +68,11 @@ def test_api_serve_refuses_a_missing_model_folder(tmp_path: Path,
      "notes[0].product_tags[1].price"),
     (("body",), "body"),
     (("body", "author", "account_type"), "author.account_type"),
+    (("body", "notes", 0, "product_tags", 0, "ProductTagIn", "price", "constrained-int"),
+     "notes[0].product_tags[0].price"),                 # union-member tags are not fields
+    (("body", "id", "int"), "id"),
+    (("body", "author", "followers", "function-after[_no_lone_surrogates(), str]"),
+     "author.followers"),
 ])
 def test_api_error_field_names(loc: tuple[int | str, ...], field: str) -> None:
     assert _field_of(loc) == field
