@@ -370,3 +370,53 @@ def test_ray_engine_resumes_an_interrupted_job_to_the_uninterrupted_result(
     assert resumed.decisions == uninterrupted.decisions
     assert resumed.ignored_fields == uninterrupted.ignored_fields
     assert not list(tmp_path.glob("part*.partial*"))
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_ray_engine_resumes_a_killed_job_to_the_uninterrupted_result(
+    tmp_path: Path, lexical_dir: Path
+) -> None:
+    """A real kill: a ``notecheck score --engine ray`` process (blocks of 32 records) joins the
+    test's Ray instance and is SIGKILLed once it has recorded a block; ``--resume`` finishes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import ray
+
+    from serving.checkpoint import progress_path
+    from tests.conftest import REPO
+
+    n = N_NOTES
+    src = tmp_path / "big.jsonl"
+    src.write_bytes(b"\n".join(messy_lines(n)) + b"\n")
+    whole, part = tmp_path / "whole.jsonl", tmp_path / "part.jsonl"
+    score_with_ray(src, whole, model=lexical_dir, num_actors=1)
+
+    argv = ["score", str(src), "-o", str(part), "--model", str(lexical_dir), "--engine", "ray",
+            "--address", ray.get_runtime_context().gcs_address, "--num-actors", "1",
+            "--no-progress"]
+    code = ("import sys; from serving import distributed; distributed.RECORD_BLOCK = 32; "
+            f"from serving.cli import main; sys.exit(main({argv!r}))")
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # our loopback-only Ray
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    progress = progress_path(part)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if progress.exists() and json.loads(progress.read_text("utf-8") or "{}").get("row", 0):
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    state = json.loads(progress.read_text("utf-8"))
+    assert not state["complete"], "the job finished before it could be killed; grow the dump"
+    assert 0 < state["row"] < n and not part.exists()
+
+    resumed = score_with_ray(src, part, model=lexical_dir, num_actors=1, resume=True)
+    assert resumed.resumed_from_row == state["row"]
+    assert part.read_bytes() == whole.read_bytes()
+    assert (tmp_path / "part.errors.jsonl").read_bytes() == \
+        (tmp_path / "whole.errors.jsonl").read_bytes()
