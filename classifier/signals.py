@@ -178,6 +178,11 @@ class Lexicon:
     match_timeout: float = MATCH_TIMEOUT_S
     _matchers: tuple[_KindMatcher, ...] = field(default=(), init=False, repr=False, compare=False)
 
+    @property
+    def needs_words(self) -> bool:
+        """Whether some entry needs jieba word boundaries (``boundary: "word"``)."""
+        return any(e.boundary == "word" for e in self.entries)
+
     def __post_init__(self) -> None:
         if not isinstance(self.version, str) or not self.version.strip():
             raise PolicyError("the lexicon needs a non-empty string 'version'", path=self.path)
@@ -284,6 +289,10 @@ def extract_signals(note: Note, lexicon: Lexicon) -> tuple[Signal, ...]:
 
 
 def _scan(raw: str, name: NoteField, lexicon: Lexicon) -> list[Signal]:
+    if lexicon.needs_words:  # load jieba (once) before the clock starts: its start-up is not matching
+        from classifier.segment import warm
+
+        warm()
     deadline = Deadline.for_text(raw, lexicon.match_timeout)
     norm = normalize(raw, lexicon.folds, deadline=deadline)
     text = norm.text
