@@ -192,7 +192,8 @@ def format_summary(summary, model_version: str, policy_version: str) -> str:  # 
 
 
 def _ignored_line(ignored: Counter[str], shown: int = 10) -> str:
-    """``ignored fields (not read): label x300, vertical x300, ... and 4 more``."""
+    """``ignored fields (not read, records holding each): label x300, vertical x300, and 4 more
+    (--summary-json lists all)``: the ``shown`` most common names."""
     common = ignored.most_common()
     names = ", ".join(f"{name} x{n}" for name, n in common[:shown])
     more = f", and {len(common) - shown} more (--summary-json lists all)" if len(common) > shown else ""

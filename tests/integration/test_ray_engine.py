@@ -369,6 +369,9 @@ def test_ray_engine_resumes_an_interrupted_job_to_the_uninterrupted_result(
     assert resumed.labels == uninterrupted.labels
     assert resumed.decisions == uninterrupted.decisions
     assert resumed.ignored_fields == uninterrupted.ignored_fields
+    again = score_with_ray(messy_jsonl, part, resume=True, **common)  # complete: nothing to do
+    assert (again.scored, again.failed, again.versions) == \
+        (resumed.scored, resumed.failed, resumed.versions)
     assert not list(tmp_path.glob("part*.partial*"))
 
 

@@ -184,3 +184,11 @@ def test_batch_spool_outlives_a_kill_before_the_checkpoint_is_complete(
     assert run(pipeline, dump, out, resume=True).total == N
     assert out.read_bytes() == full.read_bytes()
     assert not spool(out).exists()
+
+
+def test_batch_checkpoint_of_the_other_engine_is_not_resumed(dump: Path) -> None:
+    path = checkpoint.progress_path(dump.with_name("out.jsonl"))
+    checkpoint.Checkpoint(path, dump, engine="local").save(row=3)
+    with pytest.raises(ValueError, match="written by the local engine; resume with --engine local"):
+        checkpoint.Checkpoint(path, dump, engine="ray").load()
+    assert checkpoint.Checkpoint(path, dump, engine="local").load() is not None
