@@ -48,7 +48,7 @@ class Summary:
     output: str = ""
     errors: str = ""
     versions: tuple[str, str] | None = None
-    """``(model_version, policy_version)`` of the verdicts, when the run saw any (ray engine)."""
+    """``(model_version, policy_version)`` of the verdicts (the ray engine: when it saw any)."""
     ignored_fields: Counter[str] = field(default_factory=Counter)
     """Input fields that no note field is read from, with the number of records holding each."""
 
@@ -70,6 +70,16 @@ class Summary:
             "ignored_fields": dict(self.ignored_fields.most_common()),
             "versions": list(self.versions) if self.versions else None,
         }
+
+    def check_versions(self, versions: tuple[str, str]) -> None:
+        """Take ``versions`` as the run's, refusing ones other than a resumed run's."""
+        if self.versions is not None and tuple(self.versions) != tuple(versions):
+            raise ValueError(
+                f"cannot resume: the checkpoint's verdicts come from model {self.versions[0]} | "
+                f"policy {self.versions[1]}, this run's from model {versions[0]} | policy "
+                f"{versions[1]}; resume with the same --model and --policy, or rerun without "
+                f"--resume")
+        self.versions = versions
 
     def restore(self, state: dict[str, Any]) -> None:
         """Take over the counts of a checkpoint's :meth:`state` (a resumed run)."""
@@ -149,6 +159,7 @@ def _score_file(
         summary.resumed_from_row = start_row
         if state.get("complete"):
             return
+    summary.check_versions((pipeline.model_version, pipeline.policy.version))
 
     records = read_records(input_path, fmt, max_chars=max_chars, start_row=start_row + 1)
     total = count_records(input_path, fmt)

@@ -504,12 +504,12 @@ def _append(batch: Any, out_f: IO[bytes], err_f: IO[bytes], summary: Summary) ->
     decisions = batch.column("decision").to_pylist()
     ignored = (batch.column("ignored").to_pylist() if "ignored" in batch.column_names
                else [None] * len(kinds))
+    if "verdict" in kinds:  # one model and policy in a run, a resumed run included
+        first = json.loads(texts[kinds.index("verdict")])
+        summary.check_versions((first["model_version"], first["policy_version"]))
     for kind, text, label, decision, names in zip(kinds, texts, labels, decisions, ignored,
                                                   strict=True):
         if kind == "verdict":
-            if summary.versions is None:
-                first = json.loads(text)
-                summary.versions = (first["model_version"], first["policy_version"])
             write_line(out_f, text)
             summary.scored += 1
             summary.labels[label] += 1

@@ -192,3 +192,21 @@ def test_batch_checkpoint_of_the_other_engine_is_not_resumed(dump: Path) -> None
     with pytest.raises(ValueError, match="written by the local engine; resume with --engine local"):
         checkpoint.Checkpoint(path, dump, engine="ray").load()
     assert checkpoint.Checkpoint(path, dump, engine="local").load() is not None
+
+
+def test_batch_resume_with_another_model_is_refused(
+    pipeline: Pipeline, dump: Path, tmp_path: Path
+) -> None:
+    from classifier.baseline import LexicalModel
+
+    texts, labels = zip(*TOY_NOTES, strict=True)
+    other_dir = tmp_path / "other-model"
+    LexicalModel(min_df=1, name="toy-lexical", model_version="t2").fit(
+        list(texts) * 2, list(labels) * 2).save(other_dir)
+    out = dump.with_name("out.jsonl")
+    run(pipeline, dump, out, limit=20)
+    before = out.read_bytes()
+    with pytest.raises(ValueError, match="resume with the same --model and --policy"):
+        run(Pipeline.load(other_dir), dump, out, resume=True)
+    assert out.read_bytes() == before  # nothing mixed in
+    assert run(pipeline, dump, out, resume=True).total == N
