@@ -1,8 +1,10 @@
-"""The README's quality figures, written by code from committed result files.
+"""The README's quality and speed figures, written by code from committed result files.
 
 The block between ``<!-- quality:begin -->`` and ``<!-- quality:end -->`` in README.md is rendered
 from the shipped model's ``metrics.json`` (exact path), ``tests/data/quality_pins.json`` (default
-path) and ``training/results/lowo.json``; nothing in it is typed by hand::
+path) and ``training/results/lowo.json``; the block between ``<!-- speed:begin -->`` and
+``<!-- speed:end -->`` from the newest bench run kept in ``bench/results/``. Nothing in them is typed
+by hand::
 
     python -m training.readme            # rewrite the block
     python -m training.readme --check    # exit 1 if the README is out of date (a test runs this)
@@ -20,6 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
+SPEED = ("<!-- speed:begin -->", "<!-- speed:end -->")
 
 
 def _load(path: Path) -> Any:
@@ -74,12 +77,48 @@ def render(root: Path = ROOT) -> str:
     return "\n".join(lines)
 
 
-def rewrite(text: str, block: str) -> str:
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"README.md has no {BEGIN} ... {END} block")
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    return f"{head}{BEGIN}\n{block}\n{END}{tail}"
+def render_speed(root: Path = ROOT) -> str:
+    runs = sorted((root / "bench" / "results").glob("*.json"))
+    if not runs:
+        return "No bench run is kept yet: run `make bench` and keep its JSON line in `bench/results/`."
+    path = runs[-1]
+    b = _load(path)["bench"]
+    base = next((r["notes_per_s"] for r in b["rows"] if r["mode"] == "hf"), None)
+    notes = ", ".join(f"`{Path(f).name}`" for f in b.get("notes_from", ["training/data/seed_w*.jsonl"]))
+    lines = [(f"One run, kept in `{path.relative_to(root)}` (written by `python -m training.readme`): "
+             f"{b['n']} notes drawn from {notes} (repeated to {b['n']}), {b['latency_calls']} single-note calls "
+             f"per mode, {b['cpu_count']} CPUs; fp32 matmul peak measured in the same run "
+             f"{b['matmul_peak_gflops']} GFLOP/s. Compare rows of one run, never runs of different days."), "",
+             "| mode | notes/s | x (a) | p50 ms | p99 ms | RSS MiB | GFLOP/s | % peak |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def f(v: Any, fmt: str) -> str:
+        return format(v, fmt) if isinstance(v, int | float) else "-"
+
+    for r in b["rows"]:
+        x = r["notes_per_s"] / base if base and r["notes_per_s"] else None
+        lines.append(f"| {r['label']} | {f(r['notes_per_s'], '.1f')} | {f(x, '.2f')} | {f(r['p50_ms'], '.1f')} | "
+                     f"{f(r['p99_ms'], '.1f')} | {f(r['peak_rss_mb'], '.0f')} | {f(r['encoder_gflops'], '.1f')} | "
+                     f"{f(100 * r['peak_share'] if r['peak_share'] else None, '.0f')} |")
+    t = b["targets"]
+    lines += ["", (f"Targets from the same run: `notecheck score` {f(t.get('score_notes_per_s'), '.1f')} notes/s "
+                  "(target >= 100); fast-path labels agree with `--exact` on "
+                  f"{f(100 * t['fast_label_agreement_with_exact'] if t.get('fast_label_agreement_with_exact') else None, '.2f')}%"
+                  " of the notes.")]
+    return "\n".join(lines)
+
+
+def rewrite(text: str, block: str, markers: tuple[str, str] = (BEGIN, END)) -> str:
+    begin, end = markers
+    if begin not in text or end not in text:
+        raise ValueError(f"README.md has no {begin} ... {end} block")
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    return f"{head}{begin}\n{block}\n{end}{tail}"
+
+
+def rewrite_all(text: str, root: Path = ROOT) -> str:
+    return rewrite(rewrite(text, render(root)), render_speed(root), SPEED)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
     args = p.parse_args(argv)
     text = README.read_text("utf-8")
-    new = rewrite(text, render())
+    new = rewrite_all(text)
     if args.check:
         if new != text:
             print("README.md quality figures are out of date: run python -m training.readme", file=sys.stderr)
