@@ -1,6 +1,6 @@
 """Load test of the moderation API on loopback.
 
-Starts ``python -m serving.app serve`` on 127.0.0.1 (a free port; never another interface) with
+Starts ``python -m serving.http.app serve`` on 127.0.0.1 (a free port; never another interface) with
 the given model, waits for ``/readyz``, then
 
 1. sends N requests (default 2,000) from C concurrent clients (default 32 kept-alive
@@ -76,7 +76,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def start_server(args: argparse.Namespace, port: int, log: Any) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "serving.app", "serve", "--host", HOST, "--port", str(port),
+    cmd = [sys.executable, "-m", "serving.http.app", "serve", "--host", HOST, "--port", str(port),
            "--model", str(args.model), "--log-level", "warning",
            "--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms),
            "--max-queue", str(args.max_queue)]

@@ -92,7 +92,7 @@ def run_score(args: argparse.Namespace) -> dict[str, Any]:
     from classifier.pipeline import Pipeline
     from classifier.rules import Policy
     from classifier.signals import Lexicon
-    from serving.batch import score_file
+    from serving.batch.local import score_file
 
     if args.mode not in MODES:
         raise SystemExit(f"--mode {args.mode!r}: expected one of {MODES}")

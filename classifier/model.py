@@ -2,7 +2,7 @@
 helpers the kinds share (``model_text``, ``softmax``, config reading).
 
 This module imports no model kind; :mod:`classifier.registry` maps a folder's ``kind`` to its
-loader (``load_model``). The kinds (``classifier.encoder``, ``classifier.baseline``,
+loader (``load_model``). The kinds (``classifier.encoder``, ``classifier.lexical``,
 ``classifier.onnx_backend``, ``classifier.ensemble``, ``classifier.cascade``) import this base and
 never the registry; the composite kinds get the loader for their members as an argument.
 
@@ -10,7 +10,7 @@ Every model folder holds ``notecheck.json``::
 
     {"kind": "encoder" | "lexical" | "ensemble", "name": "...", "version": "...", "labels": [...], ...}
 
-plus the kind's own files (see ``classifier.encoder`` and ``classifier.baseline``), and usually
+plus the kind's own files (see ``classifier.encoder`` and ``classifier.lexical``), and usually
 ``policy.json`` (the policy tuned with this model), ``meta.json``, ``metrics.json`` and
 ``MODEL_CARD.md``. Loading refuses a folder that lacks a required file or whose labels differ
 from :data:`classifier.types.LABELS`.

@@ -25,7 +25,7 @@ Loader = Callable[[Path, bool], Classifier]
 
 
 def _lexical(path: Path, exact: bool) -> Classifier:
-    from classifier.baseline import LexicalModel
+    from classifier.lexical import LexicalModel
 
     return LexicalModel.load(path)
 

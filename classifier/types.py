@@ -1,7 +1,7 @@
 """The objects that flow through the pipeline: Note in, Signal and Reason along the way, Verdict out.
 
 All are frozen dataclasses; validation of untrusted input happens at the edges (``classifier.formats``
-for dumps, ``serving.schemas`` for HTTP), never here.
+for dumps, ``serving.http.schemas`` for HTTP), never here.
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
     p.set_defaults(run=_run_check)
 
-    from serving.app import add_serve_command
+    from serving.http.app import add_serve_command
     from serving.report import add_report_command
     from training.cli import add_training_commands
 
@@ -104,7 +104,7 @@ def _load_pipeline(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _run_score(args: argparse.Namespace) -> int:
-    from serving.batch import score_file
+    from serving.batch.local import score_file
 
     if args.engine == "ray":
         return _run_score_ray(args)
@@ -146,7 +146,7 @@ def _run_score_ray(args: argparse.Namespace) -> int:
         print("notecheck: error: the ray engine needs Ray: pip install 'notecheck[ray]' "
               "(or 'ray[data]==2.60.0')", file=sys.stderr)
         return EXIT_FAILED
-    from serving.distributed import score_with_ray
+    from serving.batch.ray import score_with_ray
 
     try:
         summary = score_with_ray(

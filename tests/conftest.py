@@ -42,7 +42,7 @@ def toy_examples() -> list[tuple[Note, str]]:
 @pytest.fixture(scope="session")
 def lexical_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny lexical model fitted on the toy notes, saved as a model folder."""
-    from classifier.baseline import LexicalModel
+    from classifier.lexical import LexicalModel
 
     texts = [t for t, _ in TOY_NOTES] * 2
     labels = [lab for _, lab in TOY_NOTES] * 2

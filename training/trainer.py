@@ -106,7 +106,7 @@ def fit_model(args: TrainArgs, splits: Splits, log: Any = print) -> Any:
     """Fit the requested kind on ``splits.train`` (validation for early stopping) and calibrate it."""
     model: Any
     if args.kind == "lexical":
-        from classifier.baseline import LexicalModel
+        from classifier.lexical import LexicalModel
 
         model = LexicalModel(ngram_max=args.ngram_max, C=args.C, name=args.name, model_version=args.version)
         model.fit(texts_of(splits.train), [x.text_label for x in splits.train])

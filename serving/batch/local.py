@@ -5,7 +5,7 @@ or a line in the errors file (row number, field, reason, raw text). After each b
 are flushed and fsynced and a checkpoint ``OUTPUT.progress.json`` records the last input row
 handled and both files' byte sizes; ``resume=True`` continues after that row: no duplicates, no
 gaps. Non-JSONL outputs (CSV, Parquet) are spooled as JSONL and converted at the end. The files,
-the checkpoint and what survives a kill, a power cut or a full disk: :mod:`serving.checkpoint`.
+the checkpoint and what survives a kill, a power cut or a full disk: :mod:`serving.batch.checkpoint`.
 
 Fields of a record that no note field is read from (a ``label``, a crawler's ``ip_location``)
 are ignored, and the summary lists them with counts.
@@ -24,7 +24,7 @@ from typing import Any
 from classifier.formats import Record, RowError, count_records, detect_format, read_records
 from classifier.pipeline import Pipeline
 from classifier.types import Note, Verdict
-from serving.checkpoint import BatchIOError, RunFiles, progress_path, write_line
+from serving.batch.checkpoint import BatchIOError, RunFiles, progress_path, write_line
 
 __all__ = ["BatchIOError", "Summary", "default_errors_path", "error_row", "progress_path",
            "score_file", "score_records"]

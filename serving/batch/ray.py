@@ -1,6 +1,6 @@
 """Batch scoring on Ray Data: ``notecheck score --engine ray [--address ...]``.
 
-The same function scores a batch on both engines: :func:`serving.batch.score_records` turns read
+The same function scores a batch on both engines: :func:`serving.batch.local.score_records` turns read
 records into verdicts and error rows (a batch that fails is retried note by note). The Ray job
 around it::
 
@@ -27,7 +27,7 @@ errors must equal the records in the input, each row exactly once, or the job fa
 Resuming: a job that fails (a node lost at 99%, a full disk, Ctrl-C) keeps every block it
 recorded; ``resume=True`` (``--resume``) reads the input from the row after the checkpoint, so
 the cluster scores only the rest, and the outputs equal those of one uninterrupted run. The files
-and the checkpoint are the local engine's (:mod:`serving.checkpoint`).
+and the checkpoint are the local engine's (:mod:`serving.batch.checkpoint`).
 
 Ray is imported only inside the functions that need it: importing this module does not need Ray
 installed (``notecheck score --engine ray`` says how to install it when it is missing).
@@ -64,8 +64,8 @@ from classifier.onnx_backend import available_cpus
 from classifier.pipeline import Pipeline
 from classifier.types import Verdict
 from classifier.writers import json_line
-from serving.batch import Summary, default_errors_path, error_row, score_records
-from serving.checkpoint import RunFiles, write_line
+from serving.batch.checkpoint import RunFiles, write_line
+from serving.batch.local import Summary, default_errors_path, error_row, score_records
 
 __all__ = ["ray_session", "score_with_ray"]
 

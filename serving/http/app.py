@@ -2,11 +2,11 @@
 
 The model is loaded in the app's ``lifespan`` (never at import), on the scoring thread: the
 server answers ``/healthz`` at once and ``/readyz`` with 503 until the model is loaded and warm.
-Requests are micro-batched into the model by :class:`serving.batcher.MicroBatcher`; on shutdown
+Requests are micro-batched into the model by :class:`serving.http.microbatcher.MicroBatcher`; on shutdown
 uvicorn stops accepting connections and finishes the requests in flight, then the lifespan drains
 the queue and stops the scoring thread.
 
-Routes (``serving.routes``): ``POST /v1/moderate``, ``POST /v1/moderate/batch``, ``GET /healthz``,
+Routes (``serving.http.routes``): ``POST /v1/moderate``, ``POST /v1/moderate/batch``, ``GET /healthz``,
 ``GET /readyz``, ``GET /metrics``, ``GET /v1/model``, ``POST /v1/policy/reload``, ``GET /docs``.
 
 Safe by default: the admin route (policy reload) always needs an admin key, and ``notecheck
@@ -29,11 +29,11 @@ from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from classifier.errors import InputError, NotecheckError
-from serving.http_errors import install_error_handlers
-from serving.middleware import BodyGuard, RequestContext
-from serving.routes import ROUTERS
-from serving.service import ModerationService, PipelineFactory, default_pipeline_factory
-from serving.settings import Settings, get_settings
+from serving.http.errors import install_error_handlers
+from serving.http.middleware import BodyGuard, RequestContext
+from serving.http.routes import ROUTERS
+from serving.http.service import ModerationService, PipelineFactory, default_pipeline_factory
+from serving.http.settings import Settings, get_settings
 
 __all__ = ["add_serve_command", "create_app", "exposure_check", "main", "serve"]
 
@@ -130,7 +130,7 @@ def add_serve_command(sub: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(
         "serve", help="run the moderation HTTP API (FastAPI on uvicorn)",
         description="Serve the moderation API. Options override NOTECHECK_* variables "
-                    "(see serving/settings.py); API keys come from NOTECHECK_API_KEYS and "
+                    "(see serving/http/settings.py); API keys come from NOTECHECK_API_KEYS and "
                     "NOTECHECK_ADMIN_KEYS only, never from the command line.")
     p.add_argument("--host", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8000)")
@@ -183,7 +183,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from classifier.model import default_model_dir, read_model_config
-    from serving.access_log import configure_logging
+    from serving.http.access_log import configure_logging
 
     settings = Settings.from_env(**{k: getattr(args, k, None) for k in _OPTION_FIELDS})
     warning = exposure_check(settings)  # before anything loads: refuse an open public server
@@ -202,8 +202,8 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m serving.app serve ...``: the same command without the rest of the CLI."""
-    parser = argparse.ArgumentParser(prog="python -m serving.app")
+    """``python -m serving.http.app serve ...``: the same command without the rest of the CLI."""
+    parser = argparse.ArgumentParser(prog="python -m serving.http.app")
     add_serve_command(parser.add_subparsers(title="commands", required=True))
     args = parser.parse_args(argv)
     try:

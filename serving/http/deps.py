@@ -21,9 +21,9 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from classifier.types import Note
-from serving.http_errors import ApiError
-from serving.service import ModerationService
-from serving.settings import Settings
+from serving.http.errors import ApiError
+from serving.http.service import ModerationService
+from serving.http.settings import Settings
 
 __all__ = ["AdminKey", "ApiKey", "Context", "RequestContextDep", "Service", "SettingsDep"]
 
@@ -48,7 +48,7 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 @dataclass
 class Context:
-    """The request's id and start time (set by :class:`serving.middleware.RequestContext`)."""
+    """The request's id and start time (set by :class:`serving.http.middleware.RequestContext`)."""
 
     state: dict[str, Any]
 

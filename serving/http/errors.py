@@ -1,4 +1,4 @@
-"""Every error the API returns has one JSON shape (:class:`serving.schemas.ErrorOut`)::
+"""Every error the API returns has one JSON shape (:class:`serving.http.schemas.ErrorOut`)::
 
     {"error": "invalid_input", "field": "notes[3].text", "detail": "...", "request_id": "..."}
 
@@ -36,9 +36,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from classifier.errors import InputError
-from serving.batcher import DeadlineExceeded, NotReady, QueueFull, ShuttingDown
-from serving.schemas import ErrorOut
-from serving.service import ReloadRefused
+from serving.http.microbatcher import DeadlineExceeded, NotReady, QueueFull, ShuttingDown
+from serving.http.schemas import ErrorOut
+from serving.http.service import ReloadRefused
 
 __all__ = ["ERROR_RESPONSES", "ApiError", "error_response", "install_error_handlers"]
 

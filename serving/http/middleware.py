@@ -19,9 +19,9 @@ from typing import Any
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.access_log import log_access
-from serving.http_errors import error_response
-from serving.metrics import ApiMetrics
+from serving.http.access_log import log_access
+from serving.http.errors import error_response
+from serving.http.metrics import ApiMetrics
 
 __all__ = ["REQUEST_ID_HEADER", "BodyGuard", "RequestContext"]
 

@@ -5,7 +5,7 @@ catastrophically (``(a|aa)+$``) can take minutes on one unlucky note, and a rege
 the GIL while it matches (Python's ``re`` does), so a check in a thread of the server could freeze
 the scoring thread too; a child process cannot, and it can be killed.
 So :func:`check_rules` runs the check in a separate interpreter (``python -m
-serving.policy_check``) and kills it at the deadline. The child
+serving.http.policy_check``) and kills it at the deadline. The child
 
 1. validates the documents with :meth:`classifier.rules.Policy.from_dict` /
    :meth:`~classifier.rules.Policy.load` and :meth:`classifier.signals.Lexicon.from_dict` /
@@ -82,7 +82,7 @@ def check_rules(job: RulesCheck, timeout_s: float) -> None:
     """Check ``job`` in a child process; raises :class:`RulesRefused` when a document is invalid
     or the check is still running after ``timeout_s`` seconds (the child is then killed)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "serving.policy_check"], stdin=subprocess.PIPE,
+        [sys.executable, "-m", "serving.http.policy_check"], stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
     try:
         out, err = proc.communicate(job.to_json(), timeout=timeout_s)
@@ -182,7 +182,7 @@ def _run(job: Mapping[str, Any], emit: Callable[[dict[str, Any]], None]) -> None
 
 
 def main() -> int:
-    """``python -m serving.policy_check``: a :class:`RulesCheck` as JSON on stdin; JSON lines on
+    """``python -m serving.http.policy_check``: a :class:`RulesCheck` as JSON on stdin; JSON lines on
     stdout: the position before each step, then ``{"ok": true}`` or ``{"ok": false, ...}``."""
     def emit(message: dict[str, Any]) -> None:
         print(json.dumps(message, ensure_ascii=False), flush=True)

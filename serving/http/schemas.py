@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from classifier.types import Verdict
-from serving.settings import MAX_NOTES_PER_BATCH
+from serving.http.settings import MAX_NOTES_PER_BATCH
 
 __all__ = [
     "AuthorIn",

@@ -16,10 +16,10 @@ from classifier.pipeline import Pipeline, Rulebook
 from classifier.rules import Policy
 from classifier.signals import Lexicon
 from classifier.types import LABELS, Note, Verdict
-from serving.batcher import MicroBatcher, NotReady, ShuttingDown
-from serving.metrics import ApiMetrics
-from serving.policy_check import RulesCheck, RulesRefused, check_rules, policy_file
-from serving.schemas import (
+from serving.http.metrics import ApiMetrics
+from serving.http.microbatcher import MicroBatcher, NotReady, ShuttingDown
+from serving.http.policy_check import RulesCheck, RulesRefused, check_rules, policy_file
+from serving.http.schemas import (
     ModelInfoOut,
     NoteIn,
     PolicyReloadIn,
@@ -27,7 +27,7 @@ from serving.schemas import (
     ReadyOut,
     WarningOut,
 )
-from serving.settings import Settings
+from serving.http.settings import Settings
 
 __all__ = ["ModerationService", "PipelineFactory", "ReloadRefused", "default_pipeline_factory"]
 
@@ -157,7 +157,7 @@ class ModerationService:
 
     def reload(self, body: PolicyReloadIn | None) -> PolicyReloadOut:
         """Check a new policy/lexicon in a child process under ``reload_timeout_s``
-        (:mod:`serving.policy_check`), then swap both in at once; when refused, the old ones
+        (:mod:`serving.http.policy_check`), then swap both in at once; when refused, the old ones
         stay in force. Blocking (waits for the child): run it off the event loop. The scoring
         thread never runs a pattern of the new documents before they passed the check."""
         pipeline = self.pipeline()

@@ -26,8 +26,8 @@ from playwright import (
     sync_api,  # in the dev extra; the browser comes from scripts/ensure-chromium.sh
 )
 
-from serving.app import create_app
-from serving.settings import Settings
+from serving.http.app import create_app
+from serving.http.settings import Settings
 from training.data import load_labelled
 
 KEY = "e2e-key"

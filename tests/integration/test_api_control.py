@@ -20,8 +20,8 @@ from classifier.pipeline import Pipeline
 from classifier.rules import Policy
 from classifier.signals import Lexicon
 from classifier.types import Note, Verdict
-from serving.app import create_app
-from serving.settings import Settings
+from serving.http.app import create_app
+from serving.http.settings import Settings
 
 NOTE = {"id": "n1", "text": "用了两周，保湿不错。加薇信abc123领券，到手价99元"}
 ADMIN = {"X-API-Key": "admin-key"}

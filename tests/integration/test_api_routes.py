@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serving.app import create_app
-from serving.settings import Settings
+from serving.http.app import create_app
+from serving.http.settings import Settings
 
 NOTE = {"id": "n1", "title": "新入手的面霜",
         "text": "用了两周，保湿不错。@某某官方旗舰店 加薇信abc123领券，到手价99元"}
@@ -217,7 +217,7 @@ def test_api_reads_crawler_rows_exactly_like_score(client: TestClient, lexical_d
     notes, the same verdicts; the crawler's extra fields are listed as ignored."""
     from classifier.notes import unknown_fields
     from classifier.pipeline import Pipeline
-    from serving.batch import score_file
+    from serving.batch.local import score_file
 
     path = Path(__file__).resolve().parents[2] / "examples" / "notes_crawler.jsonl"
     rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]

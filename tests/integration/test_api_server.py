@@ -22,8 +22,8 @@ from fastapi import FastAPI
 
 from classifier.pipeline import Pipeline
 from classifier.types import Note, Verdict
-from serving.app import create_app
-from serving.settings import Settings
+from serving.http.app import create_app
+from serving.http.settings import Settings
 
 NOTE = {"id": "n1", "text": "周末去了家楼下新开的面馆，汤头很鲜"}
 

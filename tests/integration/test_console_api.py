@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from classifier.notes import note_from_dict
 from classifier.pipeline import Pipeline
 from classifier.types import Author, Note, ProductTag, Verdict
-from serving.app import create_app
-from serving.feedback import FeedbackEntry, FeedbackStore, note_record
-from serving.settings import Settings
+from serving.http.app import create_app
+from serving.http.feedback import FeedbackEntry, FeedbackStore, note_record
+from serving.http.settings import Settings
 from training.data import load_labelled
 
 KEY = "console-test-key"
@@ -96,7 +96,7 @@ def test_console_static_refuses_other_names(client: TestClient) -> None:
 
 
 def test_console_js_never_uses_html_sinks() -> None:
-    js = (Path(__file__).resolve().parents[2] / "serving" / "static" / "console.js").read_text()
+    js = (Path(__file__).resolve().parents[2] / "serving" / "http" / "static" / "console.js").read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in js.replace("never innerHTML", "").replace("an innerHTML assignment",
                                                                       ""), sink

@@ -19,8 +19,8 @@ from classifier.errors import FormatError, ModelError, NotecheckError
 from classifier.formats import iter_jsonl_lines, read_records, record_byte_limit
 from classifier.pipeline import Pipeline
 from classifier.types import Note, Verdict
-from serving.batch import score_file, score_records
-from serving.distributed import (
+from serving.batch.local import score_file, score_records
+from serving.batch.ray import (
     _job_error,
     _write_outputs,
     ray_session,
@@ -116,8 +116,8 @@ def _result_batches(rows: list[int]) -> Iterator[Any]:
 def test_write_outputs_fails_loudly_when_a_record_is_lost(
     tmp_path: Path, messy_jsonl: Path, rows: list[int], message: str
 ) -> None:
-    from serving.batch import Summary
-    from serving.checkpoint import RunFiles
+    from serving.batch.checkpoint import RunFiles
+    from serving.batch.local import Summary
 
     out, errs = tmp_path / "v.jsonl", tmp_path / "e.jsonl"
     files = RunFiles(out, errs, messy_jsonl, engine="ray", in_place=False)
@@ -268,7 +268,7 @@ def test_cli_score_refuses_flags_of_the_other_engine(
 
 def test_ray_actor_loads_the_exact_or_the_fast_path_as_asked(messy_jsonl: Path) -> None:
     from classifier.model import default_model_dir
-    from serving.distributed import _ScoreActor
+    from serving.batch.ray import _ScoreActor
 
     shipped = str(default_model_dir())
     fast = _ScoreActor(shipped, None, None, "jsonl", 100_000).pipeline.model_version
@@ -295,8 +295,8 @@ def test_ray_engine_matches_local_engine_byte_for_byte_on_the_shipped_model(tmp_
 def test_cli_score_engine_ray_passes_a_uri_through_unchanged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import serving.distributed
-    from serving.batch import Summary
+    import serving.batch.ray
+    from serving.batch.local import Summary
     from serving.cli import main
 
     seen: list[Any] = []
@@ -305,7 +305,7 @@ def test_cli_score_engine_ray_passes_a_uri_through_unchanged(
         seen.append(input_path)
         return Summary(scored=1, output=str(output), errors="e", versions=("m@1", "p@1"))
 
-    monkeypatch.setattr(serving.distributed, "score_with_ray", fake)
+    monkeypatch.setattr(serving.batch.ray, "score_with_ray", fake)
     uri = "s3://bucket/notes/2026-11.jsonl"
     assert main(["score", uri, "-o", str(tmp_path / "o.jsonl"), "--engine", "ray"]) == 0
     assert seen == [uri]  # not a Path, which would fold "//" into "/"
@@ -339,17 +339,17 @@ def test_ray_engine_resumes_an_interrupted_job_to_the_uninterrupted_result(
     tmp_path: Path, lexical_dir: Path, messy_jsonl: Path, monkeypatch: pytest.MonkeyPatch,
     stop: BaseException, suffix: str,
 ) -> None:
-    from serving import distributed
-    from serving.batch import BatchIOError
-    from serving.checkpoint import progress_path
+    from serving.batch import ray as ray_engine
+    from serving.batch.checkpoint import progress_path
+    from serving.batch.local import BatchIOError
 
     whole, part = tmp_path / f"whole{suffix}", tmp_path / f"part{suffix}"
     common: dict[str, Any] = {"model": lexical_dir, "batch_size": 16, "num_actors": 1}
     uninterrupted = score_with_ray(messy_jsonl, whole, **common)
 
-    monkeypatch.setattr(distributed, "RECORD_BLOCK", 16)  # small blocks, recorded one by one
-    first = _StopAfter(distributed._append, blocks=5, stop=stop)
-    monkeypatch.setattr(distributed, "_append", first)
+    monkeypatch.setattr(ray_engine, "RECORD_BLOCK", 16)  # small blocks, recorded one by one
+    first = _StopAfter(ray_engine._append, blocks=5, stop=stop)
+    monkeypatch.setattr(ray_engine, "_append", first)
     with pytest.raises(type(stop) if isinstance(stop, KeyboardInterrupt) else BatchIOError):
         score_with_ray(messy_jsonl, part, **common)
     state = json.loads(progress_path(part).read_text("utf-8"))
@@ -357,7 +357,7 @@ def test_ray_engine_resumes_an_interrupted_job_to_the_uninterrupted_result(
     assert not part.exists()  # a Ray output appears only when complete
 
     second = _StopAfter(first.real, blocks=None, stop=stop)
-    monkeypatch.setattr(distributed, "_append", second)
+    monkeypatch.setattr(ray_engine, "_append", second)
     resumed = score_with_ray(messy_jsonl, part, resume=True, **common)
     assert second.rows and min(second.rows) > state["row"]  # only the rest was scored
     assert sorted(first.rows + second.rows) == first.rows + second.rows
@@ -389,7 +389,7 @@ def test_ray_engine_resumes_a_killed_job_to_the_uninterrupted_result(
 
     import ray
 
-    from serving.checkpoint import progress_path
+    from serving.batch.checkpoint import progress_path
     from tests.conftest import REPO
 
     n = N_NOTES
@@ -401,7 +401,7 @@ def test_ray_engine_resumes_a_killed_job_to_the_uninterrupted_result(
     argv = ["score", str(src), "-o", str(part), "--model", str(lexical_dir), "--engine", "ray",
             "--address", ray.get_runtime_context().gcs_address, "--num-actors", "1",
             "--no-progress"]
-    code = ("import sys; from serving import distributed; distributed.RECORD_BLOCK = 32; "
+    code = ("import sys; from serving.batch import ray as ray_engine; ray_engine.RECORD_BLOCK = 32; "
             f"from serving.cli import main; sys.exit(main({argv!r}))")
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # our loopback-only Ray
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env,

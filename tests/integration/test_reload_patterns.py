@@ -8,8 +8,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from serving.app import create_app
-from serving.settings import Settings
+from serving.http.app import create_app
+from serving.http.settings import Settings
 
 ADMIN = {"X-API-Key": "admin-key"}
 

@@ -16,14 +16,14 @@ import pytest
 
 from classifier.errors import InputError
 from classifier.pipeline import Pipeline
-from serving.app import add_serve_command, create_app, exposure_check, main, serve
-from serving.http_errors import _field_of
-from serving.middleware import _is_json
-from serving.settings import Settings
+from serving.http.app import add_serve_command, create_app, exposure_check, main, serve
+from serving.http.errors import _field_of
+from serving.http.middleware import _is_json
+from serving.http.settings import Settings
 
 
 def test_api_import_has_no_heavy_side_effects() -> None:
-    code = ("import sys, serving.app; "
+    code = ("import sys, serving.http.app; "
             "print(sorted(m for m in ('torch', 'transformers', 'sklearn', 'jieba') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -14,7 +14,13 @@ import pytest
 
 from classifier.pipeline import Pipeline
 from classifier.types import Note, Verdict
-from serving.batcher import DeadlineExceeded, MicroBatcher, NotReady, QueueFull, ShuttingDown
+from serving.http.microbatcher import (
+    DeadlineExceeded,
+    MicroBatcher,
+    NotReady,
+    QueueFull,
+    ShuttingDown,
+)
 
 
 class FakePipeline:

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from classifier.errors import InputError
-from serving.metrics import CONTENT_TYPE, ApiMetrics
-from serving.settings import Settings, is_loopback
+from serving.http.metrics import CONTENT_TYPE, ApiMetrics
+from serving.http.settings import Settings, is_loopback
 
 
 def test_api_settings_defaults() -> None:

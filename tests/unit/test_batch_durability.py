@@ -13,7 +13,7 @@ import pytest
 
 from classifier.pipeline import Pipeline
 from classifier.writers import json_line
-from serving import batch, checkpoint
+from serving.batch import checkpoint, local
 from serving.cli import main
 from tests.conftest import TOY_NOTES, write_jsonl
 
@@ -37,8 +37,8 @@ def spool(out: Path) -> Path:
     return out.with_name(out.name + ".partial.jsonl")
 
 
-def run(pipeline: Pipeline, src: Path, out: Path, **kw: Any) -> batch.Summary:
-    return batch.score_file(pipeline, src, out, batch_size=16, progress=False, **kw)
+def run(pipeline: Pipeline, src: Path, out: Path, **kw: Any) -> local.Summary:
+    return local.score_file(pipeline, src, out, batch_size=16, progress=False, **kw)
 
 
 def full_run(pipeline: Pipeline, src: Path, suffix: str) -> Path:
@@ -110,7 +110,7 @@ def test_batch_full_disk_ends_with_one_line_and_resumes_to_the_full_result(
 ) -> None:
     full = full_run(pipeline, dump, suffix)
     out = dump.with_name("out" + suffix)
-    monkeypatch.setattr(batch, "write_line", _FullDisk(room=50))
+    monkeypatch.setattr(local, "write_line", _FullDisk(room=50))
     code = main(["score", str(dump), "-o", str(out), "--model", str(lexical_dir), "--batch-size", "16",
                  "--no-progress"])
     err = capsys.readouterr().err
@@ -152,7 +152,7 @@ def test_batch_conversion_fails_into_a_temporary_file_and_resumes(
                 self.inner.write([row])
 
     monkeypatch.setattr(checkpoint, "open_writer", Failing)
-    with pytest.raises(batch.BatchIOError, match="ENOSPC.*--resume"):
+    with pytest.raises(local.BatchIOError, match="ENOSPC.*--resume"):
         run(pipeline, dump, out)
     assert out.read_bytes() == b"a previous run's output"  # never a half-written output
     assert not out.with_name(out.name + ".tmp").exists()
@@ -197,7 +197,7 @@ def test_batch_checkpoint_of_the_other_engine_is_not_resumed(dump: Path) -> None
 def test_batch_resume_with_another_model_is_refused(
     pipeline: Pipeline, dump: Path, tmp_path: Path
 ) -> None:
-    from classifier.baseline import LexicalModel
+    from classifier.lexical import LexicalModel
 
     texts, labels = zip(*TOY_NOTES, strict=True)
     other_dir = tmp_path / "other-model"

@@ -70,8 +70,8 @@ def test_cascade_never_calls_the_second_model_when_all_are_confident() -> None:
 
 
 def test_cascade_tau_one_reproduces_the_second_model_exactly(lexical_dir: Path, tiny_encoder_dir: Path) -> None:
-    from classifier.baseline import LexicalModel
     from classifier.encoder import EncoderModel
+    from classifier.lexical import LexicalModel
     from tests.conftest import TOY_NOTES
 
     notes = [Note(id=f"n{i}", text=t) for i, (t, _) in enumerate(TOY_NOTES)]

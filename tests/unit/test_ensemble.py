@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifier.baseline import LexicalModel
 from classifier.ensemble import EnsembleModel
 from classifier.errors import ModelError
+from classifier.lexical import LexicalModel
 from classifier.registry import load_model
 from classifier.types import Note
 

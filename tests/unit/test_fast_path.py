@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from classifier.baseline import LexicalModel
 from classifier.cascade import CascadeModel, confident, thresholds_of
 from classifier.encoder import EncoderModel
 from classifier.ensemble import EnsembleModel
+from classifier.lexical import LexicalModel
 from classifier.model import model_text
 from classifier.onnx_backend import ONNX_META, OnnxEncoderModel
 from classifier.pipeline import Pipeline
@@ -149,9 +149,9 @@ def test_fast_path_cli_exact_flag(fast_dir: Path, tmp_path: Path) -> None:
 
 
 def test_fast_path_serve_exact_option_and_variable(fast_dir: Path) -> None:
-    from serving.app import _OPTION_FIELDS, add_serve_command
-    from serving.service import default_pipeline_factory
-    from serving.settings import Settings
+    from serving.http.app import _OPTION_FIELDS, add_serve_command
+    from serving.http.service import default_pipeline_factory
+    from serving.http.settings import Settings
 
     sub = argparse.ArgumentParser().add_subparsers()
     parser = add_serve_command(sub)

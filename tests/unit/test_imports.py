@@ -148,7 +148,7 @@ def test_import_graph_counts_lazy_imports_and_skips_type_checking(tmp_path: Path
 
 def test_model_kinds_import_the_base_never_the_registry() -> None:
     graph = import_graph()
-    kinds = ("encoder", "baseline", "onnx_backend", "ensemble", "cascade")
+    kinds = ("encoder", "lexical", "onnx_backend", "ensemble", "cascade")
     for kind in kinds:
         assert "classifier.registry" not in graph[f"classifier.{kind}"], kind
     assert not graph["classifier.model"] & {f"classifier.{k}" for k in kinds}

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifier.baseline import LexicalModel, features
 from classifier.errors import ModelError, NotFittedError
+from classifier.lexical import LexicalModel, features
 from classifier.registry import load_model
 from classifier.types import LABELS
 from tests.conftest import TOY_NOTES, toy_note

@@ -3,7 +3,7 @@ console (the page, and its explain/upload/feedback API)."""
 
 from __future__ import annotations
 
-from serving.routes import console, docs, feedback, health, metrics, model, moderate, policy
+from serving.http.routes import console, docs, feedback, health, metrics, model, moderate, policy
 
 __all__ = ["ROUTERS"]
 

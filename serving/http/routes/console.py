@@ -1,4 +1,4 @@
-"""``GET /``: the reviewer console (plain HTML/CSS/JS from ``serving/static``, no build step).
+"""``GET /``: the reviewer console (plain HTML/CSS/JS from ``serving/http/static``, no build step).
 
 The page and its two static files are served without an API key (they hold no data); every call
 the page makes goes to the ``/v1`` API with the key the reviewer types in (kept in the tab's
@@ -14,8 +14,8 @@ from importlib import resources
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from serving.deps import SettingsDep
-from serving.http_errors import ApiError
+from serving.http.deps import SettingsDep
+from serving.http.errors import ApiError
 
 __all__ = ["CONTENT_SECURITY_POLICY", "router"]
 
@@ -38,7 +38,7 @@ _STATIC = {"console.css": "text/css; charset=utf-8",
 
 
 def _static_text(name: str) -> str:
-    return resources.files("serving").joinpath("static", name).read_text("utf-8")
+    return resources.files("serving.http").joinpath("static", name).read_text("utf-8")
 
 
 @router.get("/")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
-from serving.deps import ApiKey
+from serving.http.deps import ApiKey
 
 router = APIRouter(dependencies=[ApiKey], include_in_schema=False)
 

@@ -7,7 +7,7 @@
   ``max_upload_bytes`` -> the same detail for every valid row, and the invalid rows with the
   reason (row numbers as in :mod:`classifier.formats`), within ``upload_timeout_s``.
 * ``POST /v1/feedback`` — a reviewer's label for a note, appended to ``feedback_path``
-  (:mod:`serving.feedback`): a labelled file ``notecheck train --data`` reads as it is, rotated
+  (:mod:`serving.http.feedback`): a labelled file ``notecheck train --data`` reads as it is, rotated
   at ``feedback_max_bytes`` (``feedback.1.jsonl`` ...).
 """
 
@@ -27,11 +27,11 @@ from classifier.errors import FormatError, InputError
 from classifier.formats import Record, detect_format, read_records
 from classifier.signals import Lexicon, extract_signals
 from classifier.types import Note, Signal, Verdict
-from serving.deps import ApiKey, RequestContextDep, Service, SettingsDep
-from serving.feedback import FeedbackEntry, FeedbackStore, note_record
-from serving.http_errors import ERROR_RESPONSES, ApiError
-from serving.schemas import ModerateIn, NoteIn, Text, VerdictItem, WarningOut, Warnings
-from serving.settings import MAX_NOTES_PER_BATCH, Settings
+from serving.http.deps import ApiKey, RequestContextDep, Service, SettingsDep
+from serving.http.errors import ERROR_RESPONSES, ApiError
+from serving.http.feedback import FeedbackEntry, FeedbackStore, note_record
+from serving.http.schemas import ModerateIn, NoteIn, Text, VerdictItem, WarningOut, Warnings
+from serving.http.settings import MAX_NOTES_PER_BATCH, Settings
 
 __all__ = ["FeedbackIn", "FeedbackOut", "ReviewItem", "UploadIn", "UploadOut", "router"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from serving.deps import Service
-from serving.schemas import HealthOut, ReadyOut
+from serving.http.deps import Service
+from serving.http.schemas import HealthOut, ReadyOut
 
 router = APIRouter(tags=["health"])
 

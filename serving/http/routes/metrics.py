@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from serving.deps import ApiKey, Service
-from serving.metrics import CONTENT_TYPE
+from serving.http.deps import ApiKey, Service
+from serving.http.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["metrics"], dependencies=[ApiKey])
 

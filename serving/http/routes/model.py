@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from serving.deps import ApiKey, Service
-from serving.http_errors import ERROR_RESPONSES
-from serving.schemas import ModelInfoOut
+from serving.http.deps import ApiKey, Service
+from serving.http.errors import ERROR_RESPONSES
+from serving.http.schemas import ModelInfoOut
 
 router = APIRouter(prefix="/v1", tags=["model"], dependencies=[ApiKey],
                    responses={k: ERROR_RESPONSES[k] for k in (401, 503)})

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from serving.deps import ApiKey, RequestContextDep, Service
-from serving.http_errors import ERROR_RESPONSES
-from serving.schemas import (
+from serving.http.deps import ApiKey, RequestContextDep, Service
+from serving.http.errors import ERROR_RESPONSES
+from serving.http.schemas import (
     BATCH_EXAMPLES,
     NOTE_EXAMPLES,
     BatchIn,

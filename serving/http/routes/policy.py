@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 from starlette.concurrency import run_in_threadpool
 
-from serving.deps import AdminKey, Service
-from serving.http_errors import ERROR_RESPONSES
-from serving.schemas import RELOAD_EXAMPLES, ErrorOut, PolicyReloadIn, PolicyReloadOut
+from serving.http.deps import AdminKey, Service
+from serving.http.errors import ERROR_RESPONSES
+from serving.http.schemas import RELOAD_EXAMPLES, ErrorOut, PolicyReloadIn, PolicyReloadOut
 
 router = APIRouter(prefix="/v1/policy", tags=["policy"])
 
