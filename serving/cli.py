@@ -1,4 +1,9 @@
-"""The ``notecheck`` command line: score, check, train, eval, serve.
+"""The ``notecheck`` command line: score, check, train, eval, serve, report.
+
+The one place the command is composed: ``score`` and ``check`` are defined here (over the batch
+engines of :mod:`serving.batch`), and the subcommands of the other packages are added here and
+nowhere else (``training.cli``, ``serving.http.app``, ``serving.report``), so the HTTP, batch and
+report packages never import :mod:`training` (``tests/unit/test_imports.py`` checks).
 
 Heavy modules (torch, transformers, sklearn, fastapi) are imported inside the subcommand that
 needs them, so ``notecheck --help`` is instant.

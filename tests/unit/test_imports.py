@@ -160,3 +160,54 @@ def test_registry_has_a_loader_for_every_model_kind() -> None:
     from classifier.registry import LOADERS
 
     assert set(LOADERS) == set(KINDS)
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or through others (lazy imports count)."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for target in graph[todo.pop()] - seen:
+            seen.add(target)
+            todo.append(target)
+    return seen
+
+
+def test_http_package_never_reaches_training() -> None:
+    graph = import_graph()
+    http = sorted(m for m in graph if m == "serving.http" or m.startswith("serving.http."))
+    assert "serving.http.app" in http and "serving.http.routes.moderate" in http
+    reached = {m: sorted(t for t in reachable(graph, m) if t.split(".")[0] == "training")
+               for m in http}
+    assert not {m: t for m, t in reached.items() if t}, (
+        "the HTTP package reaches training (compose the CLI in serving.cli instead)")
+
+
+def test_batch_and_report_packages_never_reach_training() -> None:
+    graph = import_graph()
+    for package in ("serving.batch", "serving.report"):
+        for module in (m for m in graph if m == package or m.startswith(package + ".")):
+            assert not {t for t in reachable(graph, module) if t.startswith("training")}, module
+
+
+def test_cli_is_composed_in_one_place() -> None:
+    """Only ``serving.cli`` puts the subcommands of the other packages together."""
+    graph = import_graph()
+    importers = sorted(m for m, targets in graph.items() if "training.cli" in targets)
+    assert importers == ["serving.cli"]
+
+
+def test_importing_every_http_module_loads_no_training_module() -> None:
+    """At run time too: a fresh interpreter imports every module of serving.http (and builds
+    the app) without ``training`` in ``sys.modules``."""
+    import subprocess
+    import sys
+
+    modules = sorted(m for m in module_files() if m.startswith("serving.http"))
+    code = ("import importlib, sys\n"
+            f"for name in {modules!r}:\n    importlib.import_module(name)\n"
+            "from serving.http.app import create_app\ncreate_app()\n"
+            "print(sorted(m for m in sys.modules if m == 'training' or m.startswith('training.')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
