@@ -1,5 +1,6 @@
 """The base of every model kind: the classifier interface, the model-folder contract and the
-helpers the kinds share (``model_text``, ``softmax``, config reading).
+helpers the kinds share (``model_text``, ``softmax``, config reading) and the one file hasher
+(``file_sha256``).
 
 This module imports no model kind; :mod:`classifier.registry` maps a folder's ``kind`` to its
 loader (``load_model``). The kinds (``classifier.encoder``, ``classifier.lexical``,
@@ -18,6 +19,7 @@ from :data:`classifier.types.LABELS`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -99,6 +101,16 @@ class PriorModel:
 
     def predict_proba(self, notes: Sequence[Note]) -> npt.NDArray[np.float64]:
         return np.full((len(notes), len(LABELS)), 1.0 / len(LABELS))
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks: the one hasher (model weights behind an ONNX
+    export, data files in ``meta.json``, the bundled base encoder behind its conversion)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_model_config(path: Path) -> dict[str, Any]:

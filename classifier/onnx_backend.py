@@ -17,7 +17,6 @@ the fast path starts without torch or transformers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -32,7 +31,7 @@ import numpy.typing as npt
 
 from classifier.encoder import EncoderModel, pad_numpy
 from classifier.errors import ModelError
-from classifier.model import read_model_config, require_files
+from classifier.model import file_sha256, read_model_config, require_files
 from classifier.types import LABELS
 
 FloatArray = npt.NDArray[np.float64]
@@ -54,11 +53,7 @@ log = logging.getLogger("notecheck.onnx")
 
 def weights_digest(path: Path) -> str:
     """sha256 of an encoder folder's ``model.safetensors``: ties an exported graph to its weights."""
-    h = hashlib.sha256()
-    with (Path(path) / WEIGHTS).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_sha256(Path(path) / WEIGHTS)
 
 
 def read_onnx_meta(path: Path) -> dict[str, Any] | None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import importlib.metadata
 import importlib.util
 import io
@@ -49,6 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from classifier.errors import ModelError
+from classifier.model import file_sha256
 
 __all__ = [
     "BIN_NAME",
@@ -353,15 +353,6 @@ def save_tokenizer(tokenizer: Any, out_dir: Path, model_max_length: int) -> None
     wrapped.save_pretrained(str(out_dir))
 
 
-def source_sha256(path: Path) -> str:
-    """Hex SHA-256 of the source file."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def is_complete(out_dir: Path, sha256: str | None = None) -> bool:
     """True when ``out_dir`` holds every model file and a meta record from this converter
     (and, if given, from the source with ``sha256``)."""
@@ -429,7 +420,7 @@ def convert(out_dir: Path, bin_path: Path | None = None) -> Path:
     if not source_path.is_file():
         raise ModelError(f"{source_path} does not exist; pass --bin PATH to an e5-small-q4.bin.")
     out_dir = Path(out_dir)
-    sha = source_sha256(source_path)
+    sha = file_sha256(source_path)
     if is_complete(out_dir, sha):
         return out_dir
     import torch

@@ -282,15 +282,18 @@ def default_data() -> list[Path]:
     return sorted((REPO / "training" / "data").glob("seed_*.jsonl"))
 
 
-def recorded_split_args(path: Path) -> tuple[list[Path], list[str], int]:
-    """The data files, held-out writers and seed recorded in the model's ``meta.json``."""
+def recorded_data(path: Path) -> list[Path]:
+    """The labelled files the model's ``meta.json`` records (read by
+    :func:`training.trainer.recorded_split`) that exist, relative ones under the repository; the
+    seed files when there is no readable record or it names none that exists."""
+    from training.trainer import recorded_split
+
     try:
-        args = json.loads((Path(path) / "meta.json").read_text("utf-8")).get("args", {})
-    except (OSError, json.JSONDecodeError):
-        return default_data(), ["w5"], 13
-    files = [p if p.is_absolute() else REPO / p for p in map(Path, args.get("data") or [])]
-    return ([p for p in files if p.is_file()] or default_data(), list(args.get("test_writers") or ["w5"]),
-            int(args.get("seed", 13)))
+        data = recorded_split(path)["data"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        return default_data()
+    files = [p if p.is_absolute() else REPO / p for p in data]
+    return [p for p in files if p.is_file()] or default_data()
 
 
 def sample_texts(files: Sequence[Path], n: int, seed: int = 0) -> list[str]:
@@ -474,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     report: dict[str, Any] = {}
     try:
-        files = list(args.data or recorded_split_args(args.model)[0])
+        files = list(args.data or recorded_data(args.model))
         if not args.skip_export:
             opts = ExportOptions(fuse=args.fuse, int8=args.int8, per_channel=args.per_channel,
                                  reduce_range=args.reduce_range, check=args.check, force=args.force)

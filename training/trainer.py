@@ -9,7 +9,6 @@ the held-out test split and the held-out real reviews -> write the folder (model
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import time
@@ -20,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from classifier.model import MODEL_FILE
+from classifier.model import MODEL_FILE, file_sha256
 from classifier.rules import Policy
 from classifier.signals import Lexicon
 from classifier.types import LABELS
@@ -84,14 +83,6 @@ class TrainArgs:
             raise ValueError("epochs and lr must be > 0, batch_size >= 1, max_length >= 16")
         self.name = self.name or self.out.name
         self.version = self.version or datetime.now(UTC).strftime("%Y.%m.%d")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def assemble(args: TrainArgs) -> Splits:
@@ -238,15 +229,22 @@ def _probas(model: Any, examples: list[Example]) -> dict[int, Any]:
     return {id(n): row for n, row in zip(unique, proba, strict=True)}
 
 
+def recorded_split(model_dir: Path) -> dict[str, Any]:
+    """The one reader of what a model's ``meta.json`` records of its split: ``data``, ``kind``,
+    ``proxies``, ``test_writers``, ``seed`` and ``eval_data``, as written (paths not checked).
+    :func:`recorded_args` validates them into :class:`TrainArgs`; ``training.export`` samples
+    texts from the ``data`` files."""
+    a = json.loads((Path(model_dir) / "meta.json").read_text("utf-8"))["args"]
+    return {"data": [Path(p) for p in a["data"]], "kind": a["kind"],
+            "proxies": Path(a["proxies"]) if a.get("proxies") else None,
+            "test_writers": a.get("test_writers", []), "seed": a.get("seed", 13),
+            "eval_data": [Path(p) for p in a.get("eval_data", [])]}
+
+
 def recorded_args(model_dir: Path) -> TrainArgs:
     """The data files, proxies, held-out writers and seed recorded in a model's ``meta.json``
     (``assemble(recorded_args(dir))`` rebuilds the splits it was trained and evaluated on)."""
-    model_dir = Path(model_dir)
-    a = json.loads((model_dir / "meta.json").read_text("utf-8"))["args"]
-    return TrainArgs(data=[Path(p) for p in a["data"]], out=model_dir, kind=a["kind"],
-                     proxies=Path(a["proxies"]) if a.get("proxies") else None,
-                     test_writers=a.get("test_writers", []), seed=a.get("seed", 13),
-                     eval_data=[Path(p) for p in a.get("eval_data", [])])
+    return TrainArgs(out=Path(model_dir), **recorded_split(model_dir))
 
 
 def reevaluate(model_dir: Path, log: Any = print) -> dict[str, Any]:

@@ -1,12 +1,16 @@
-"""Small inline SVG charts for the report (no plotting library, no script): stacked horizontal
-bars, stacked columns over time and plain horizontal bars. Every label is HTML-escaped."""
+"""The project's one plotting module: small inline SVG charts (no plotting library, no script).
+
+For the compliance report: stacked horizontal bars, stacked columns over time and plain horizontal
+bars. For the evaluation report (``training.report``): a confusion matrix, precision-recall curves
+and a reliability diagram on unit axes. Every label is HTML-escaped."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
-__all__ = ["COLORS", "bars", "stacked_bars", "stacked_columns"]
+__all__ = ["COLORS", "bars", "confusion_matrix", "pr_curves", "reliability_bars", "stacked_bars",
+           "stacked_columns"]
 
 COLORS = {
     "sharing": "#4f9a6b", "undisclosed_ad": "#d1495b", "declared": "#3d7ab8",
@@ -111,3 +115,90 @@ def bars(items: Sequence[tuple[str, int]], title: str, color: str = "#d1495b",
                      f'fill="#555">{value:,}</text>')
     height = top + len(items) * (bar + gap) + 4
     return _svg(width, height, title, "".join(parts))
+
+
+# -- evaluation plots on unit axes (0..1 x 0..1) -----------------------------------------------------
+
+_UW, _UH, _UPAD = 320, 240, 36
+
+Curve = tuple[str, Sequence[float], Sequence[float], float, str]  # name, xs, ys, AP, colour
+
+
+def _unit_figure(body: str, title: str) -> str:
+    return (f'<figure><svg viewBox="0 0 {_UW} {_UH}" width="{_UW}" height="{_UH}" role="img" '
+            f'aria-label="{escape(title)}">{body}</svg><figcaption>{escape(title)}</figcaption>'
+            f'</figure>')
+
+
+def _unit_axes(xlabel: str, ylabel: str) -> str:
+    x0, y0, x1, y1 = _UPAD, _UH - _UPAD, _UW - 10, 10
+    ticks = "".join(
+        f'<text x="{x0 + t * (x1 - x0):.0f}" y="{y0 + 14}" font-size="9" text-anchor="middle">'
+        f'{t:.1f}</text>'
+        f'<text x="{x0 - 4}" y="{y0 - t * (y0 - y1) + 3:.0f}" font-size="9" text-anchor="end">'
+        f'{t:.1f}</text>'
+        for t in (0.0, 0.5, 1.0)
+    )
+    return (f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="#333"/>'
+            f'<line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y1}" stroke="#333"/>{ticks}'
+            f'<text x="{(x0 + x1) / 2}" y="{_UH - 4}" font-size="10" text-anchor="middle">'
+            f'{xlabel}</text>'
+            f'<text x="10" y="{(y0 + y1) / 2}" font-size="10" text-anchor="middle" '
+            f'transform="rotate(-90 10 {(y0 + y1) / 2})">{ylabel}</text>')
+
+
+def _unit_xy(x: float, y: float) -> tuple[float, float]:
+    return _UPAD + x * (_UW - 10 - _UPAD), (_UH - _UPAD) - y * (_UH - _UPAD - 10)
+
+
+def _unit_polyline(xs: Sequence[float], ys: Sequence[float], color: str) -> str:
+    pts = " ".join("{:.1f},{:.1f}".format(*_unit_xy(x, y)) for x, y in zip(xs, ys, strict=True))
+    return f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="1.5"/>'
+
+
+def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> str:
+    """A shaded count matrix, rows = truth and columns = predicted, in ``labels`` order."""
+    cell, left, top = 64, 110, 40
+    n = len(labels)
+    peak = max((max(row) for row in matrix), default=0) or 1
+    parts = []
+    for i, row in enumerate(matrix):
+        parts.append(f'<text x="{left - 6}" y="{top + i * cell + cell / 2 + 4}" font-size="10" '
+                     f'text-anchor="end">{escape(labels[i])}</text>')
+        for j, v in enumerate(row):
+            shade = int(255 - 180 * v / peak)
+            parts.append(f'<rect x="{left + j * cell}" y="{top + i * cell}" width="{cell}" '
+                         f'height="{cell}" fill="rgb({shade},{shade},255)" stroke="#fff"/>'
+                         f'<text x="{left + j * cell + cell / 2}" '
+                         f'y="{top + i * cell + cell / 2 + 4}" font-size="12" '
+                         f'text-anchor="middle">{v}</text>')
+    for j, label in enumerate(labels):
+        parts.append(f'<text x="{left + j * cell + cell / 2}" y="{top - 8}" font-size="9" '
+                     f'text-anchor="middle">{escape(label)}</text>')
+    w, h = left + n * cell + 10, top + n * cell + 10
+    return (f'<figure><svg viewBox="0 0 {w} {h}" width="{w}" height="{h}">{"".join(parts)}</svg>'
+            f"<figcaption>confusion (rows = truth, columns = predicted)</figcaption></figure>")
+
+
+def pr_curves(curves: Sequence[Curve], title: str) -> str:
+    """Precision (y) over recall (x), one line per curve, its average precision in the legend;
+    each curve is ``(name, recall, precision, ap, colour)``."""
+    body = _unit_axes("recall", "precision")
+    legend = []
+    for k, (name, recall, precision, ap, color) in enumerate(curves):
+        body += _unit_polyline(list(recall), list(precision), color)
+        legend.append(f'<text x="{_UPAD + 8}" y="{_UH - _UPAD - 20 - 12 * k}" font-size="9" '
+                      f'fill="{color}">{escape(name)} AP={ap:.3f}</text>')
+    return _unit_figure(body + "".join(legend), title)
+
+
+def reliability_bars(bins: Sequence[Mapping[str, float]], title: str) -> str:
+    """Accuracy per confidence bin (``lo``, ``hi``, ``accuracy``, ``n``) against the diagonal."""
+    body = _unit_axes("confidence", "accuracy") + _unit_polyline([0, 1], [0, 1], "#aaa")
+    for b in bins:
+        x0, y0 = _unit_xy(b["lo"], 0)
+        x1, y1 = _unit_xy(b["hi"], b["accuracy"])
+        body += (f'<rect x="{x0 + 1:.1f}" y="{y1:.1f}" width="{x1 - x0 - 2:.1f}" '
+                 f'height="{y0 - y1:.1f}" fill="#74a9cf" opacity="0.8"><title>n={b["n"]}</title>'
+                 f'</rect>')
+    return _unit_figure(body, title)

