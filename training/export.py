@@ -317,8 +317,8 @@ def _split_metrics(model: Any, policy: Any, lexicon: Any, xs: Sequence[Any], pro
             "ad_f1_combined": float(three["combined"]["per_class"]["undisclosed_ad"]["f1"])}
 
 
-def tune_cascade(model_dir: Path, first: str, *, max_drop: float = 0.005,
-                 log: Any = print) -> dict[str, Any]:
+def tune_cascade(model_dir: Path, first: str, *, max_drop: float = 0.005, tau: float | None = None,
+                 tau_why: str = "", log: Any = print) -> dict[str, Any]:
     """Tune the cascade of the fast path on the validation split the model was trained with.
 
     The reference is the exact path (torch fp32, no cascade); the candidate is the fast path (every
@@ -326,6 +326,7 @@ def tune_cascade(model_dir: Path, first: str, *, max_drop: float = 0.005,
     to ``model_dir``). The chosen ``tau`` is the lowest (most notes settled by ``first``) whose
     validation macro-F1, of the model alone and of the combined pipeline (model + rules), stays
     within ``max_drop`` of the exact path. The test split is only reported, never used to choose.
+    A given ``tau`` is used as it is (``tau_why`` says where it was chosen, for the card).
     """
     from classifier.cascade import CascadeModel
     from classifier.pipeline import Pipeline
@@ -363,10 +364,11 @@ def tune_cascade(model_dir: Path, first: str, *, max_drop: float = 0.005,
     base_val = {"share_first": 0.0, **_split_metrics(exact.model, exact.policy, exact.lexicon, splits.val, val[2])}
     grid = [row(splits.val, val[0], val[1], tau) for tau in (*TAU_GRID, 1.0)]
     ok = [r for r in grid if all(r[k] >= base_val[k] - max_drop for k in ("macro_f1_model", "macro_f1_combined"))]
-    if not ok:
+    if not ok and tau is None:
         raise ValueError(f"no tau keeps validation macro-F1 within {max_drop} of the exact path, not even "
                          f"tau=1 (int8 alone: {grid[-1]}); export with --per-channel or keep --exact")
-    chosen = min(ok, key=lambda r: (-r["share_first"], r["tau"]))
+    chosen = min(ok, key=lambda r: (-r["share_first"], r["tau"])) if tau is None else row(
+        splits.val, val[0], val[1], tau)
     tau = float(chosen["tau"])
     idx = {id(x): i for i, x in enumerate(splits.test)}
     t1, t_fast, t_exact = probas(splits.test)
@@ -386,9 +388,9 @@ def tune_cascade(model_dir: Path, first: str, *, max_drop: float = 0.005,
             "fast": row(xs, e1, e_fast, tau),
         }
     result = {"first": first, "first_version": first_model.version, "second_version": fast.version,
-              "tau": tau, "max_drop": max_drop, "val": {"exact": base_val, "fast": chosen},
+              "tau": tau, "max_drop": max_drop, "tau_why": tau_why, "val": {"exact": base_val, "fast": chosen},
               "grid_val": grid, **test}
-    log(f"  chosen tau {tau} on validation: {chosen['share_first']:.1%} of notes settled by {first}; "
+    log(f"  tau {tau} ({tau_why or 'chosen on validation'}): {chosen['share_first']:.1%} of validation notes settled by {first}; "
         f"macro-F1 model {chosen['macro_f1_model']:.4f} (exact {base_val['macro_f1_model']:.4f}), combined "
         f"{chosen['macro_f1_combined']:.4f} (exact {base_val['macro_f1_combined']:.4f})")
     for name in ("test_authored", "test", *(k for k in test if k.startswith("eval:"))):
@@ -434,9 +436,11 @@ def card_with_fast_path(card: str, result: dict[str, Any]) -> str:
         FAST_SECTION,
         (f"`notecheck` scores with the encoder's ONNX int8 graph behind a cascade: `{result['first']}` "
         f"({result['first_version']}) settles a note when its top probability reaches tau = "
-        f"{result['tau']:g}; the rest go to the whole model. tau was chosen on the validation split "
-        f"only (the lowest tau keeping validation macro-F1 within {result['max_drop']:g} of the exact "
-        "path); the test rows are reported, never used. `--exact` runs the full model (torch fp32, "
+        f"{result['tau']:g}; the rest go to the whole model. "
+        + (f"tau was set by hand: {result['tau_why']}. " if result.get("tau_why") else
+           f"tau was chosen on the validation split only (the lowest tau keeping validation macro-F1 "
+           f"within {result['max_drop']:g} of the exact path). ")
+        + "The test rows are reported, never used. `--exact` runs the full model (torch fp32, "
         "no cascade), whose figures are the Evaluation table above."), "", *rows, "", ""])
     marker = "## Known limits"
     if marker in card:
@@ -464,6 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "an ensemble member name (e.g. lexical) or a folder relative to MODEL_DIR; splits as "
                    "recorded in MODEL_DIR/meta.json")
     p.add_argument("--max-drop", type=float, default=0.005, help="macro-F1 the cascade may lose (0.005 = 0.5 pt)")
+    p.add_argument("--tau", type=float, help="use this tau instead of choosing it on validation")
+    p.add_argument("--tau-why", default="", help="with --tau: where it was chosen (written into the card)")
     p.add_argument("--write", action="store_true", help="write the tuned cascade into notecheck.json")
     p.add_argument("--json", type=Path, help="also write the export/cascade report here")
     return p
@@ -484,7 +490,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             texts = sample_texts(files, max(args.check, 64)) if files else []
             report["export"] = export_model(args.model, opts, texts)
         if args.cascade is not None:
-            report["cascade"] = tune_cascade(args.model, args.cascade, max_drop=args.max_drop)
+            report["cascade"] = tune_cascade(args.model, args.cascade, max_drop=args.max_drop, tau=args.tau,
+                                             tau_why=args.tau_why)
             if args.write:
                 write_cascade(args.model, report["cascade"])
                 print(f"  wrote '{CONFIG_KEY}' into {args.model / MODEL_FILE}")

@@ -47,8 +47,9 @@ def render(root: Path = ROOT) -> str:
         "`python -m training.readme` from committed result files."),
         "",
         (f"Full model (`--exact`), from `{model_dir.relative_to(root)}/metrics.json`; held-out writers "
-        f"({', '.join(meta['args']['test_writers'])}) were never trained or tuned on, the real notes were "
-        "never trained on (see the model card for the one number read off them):"),
+        f"({', '.join(meta['args']['test_writers'])}): no weight, calibration or threshold was fitted on "
+        "them; the real notes were never trained on (the model card lists the choices made by hand after "
+        "measuring on them):"),
         "",
         "| set | n | macro-F1 | undisclosed_ad F1 | undisclosed_ad recall | declared F1 | genuine flagged ad |",
         "|---|---|---|---|---|---|---|",

@@ -180,6 +180,14 @@ def retune(model_dir: Path, *, fit_rules: bool, deployment: dict[str, float] | N
     name = json.loads((model_dir / MODEL_FILE).read_text("utf-8")).get("name", model_dir.name)
     policy = policy.with_updates(version=f"{Policy.load(base_policy).version}+{name}")
     policy.save(model_dir / "policy.json")
+    meta_path = model_dir / "meta.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text("utf-8"))
+        meta["retuned"] = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "fit_rules": fit_rules,
+                           "base_policy": Policy.load(base_policy).version}
+        meta["policy_version"] = policy.version
+        meta["priors"] = policy.spec.priors.model_dump() if policy.spec.priors is not None else None
+        meta_path.write_text(json.dumps(meta, ensure_ascii=False, indent=2), "utf-8")
     log(f"policy {policy.version} -> {model_dir / 'policy.json'}: thresholds {policy.spec.thresholds}")
     return policy
 
