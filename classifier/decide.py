@@ -15,8 +15,9 @@ How the verdict is made:
    ``min_confidence`` (then ``review``); a fired rule's ``decision`` can only make it stricter,
    its ``cap`` only milder.
 5. Grounds (``classifier.grounds``): a commercial label names the act and the object it rests on
-   (reason ``GROUNDS``); with none, the verdict rests on the model alone (reason ``UNGROUNDED``)
-   and is never blocked.
+   (reason ``GROUNDS``, e.g. "selling of “洗发水”: 卖完无补", and, where they are spans of the note,
+   ``GROUNDS-ACT`` and ``GROUNDS-OBJECT`` with their offsets); with none, the verdict rests on the
+   model alone (reason ``UNGROUNDED``) and is never blocked.
 """
 
 from __future__ import annotations
@@ -111,10 +112,12 @@ def decide(
                                                    "self-promotion, diversion): the model alone; never blocked"))
             decision = min(decision, "review", key=DECISION_ORDER.__getitem__)
         else:
-            reasons.append(Reason(GROUNDS_RULE, grounds.describe(), grounds.act_field,
-                                  grounds.act_start, grounds.act_end))
-            if grounds.object_field is not None:
-                reasons.append(Reason(GROUNDS_RULE, f"object: {grounds.object}", grounds.object_field,
+            reasons.append(Reason(GROUNDS_RULE, grounds.describe()))
+            if grounds.act_field is not None:  # evidence with offsets is always the span itself
+                reasons.append(Reason(f"{GROUNDS_RULE}-ACT", grounds.act_evidence, grounds.act_field,
+                                      grounds.act_start, grounds.act_end))
+            if grounds.object_field is not None and grounds.object is not None:
+                reasons.append(Reason(f"{GROUNDS_RULE}-OBJECT", grounds.object, grounds.object_field,
                                       grounds.object_start, grounds.object_end))
     return Verdict(
         id=note.id,

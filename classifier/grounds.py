@@ -82,8 +82,11 @@ def _with_object(g: Grounds, note: Note, signals: Sequence[Signal], act: Signal 
     if note.product_tags:
         return _replace(g, note.product_tags[0].name)
     mention = next((s for s in signals if s.kind == "mention"), None)
-    if mention is not None:
-        return _replace(g, mention.text.lstrip("@"), mention)
+    if mention is not None:  # the object is the name, without its '@' (offsets follow)
+        cut = len(mention.text) - len(mention.text.lstrip("@"))
+        name = Signal(mention.kind, mention.entry, mention.text[cut:], mention.field, mention.start + cut,
+                      mention.end)
+        return _replace(g, name.text, name)
     objects = [s for s in signals if s.kind == "object"]
     if objects:
         def distance(s: Signal) -> int:

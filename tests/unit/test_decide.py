@@ -91,24 +91,31 @@ def test_decide_commercial_verdict_names_act_and_object(bare: Policy) -> None:
     signals = [sig("object", "洗发水", 2), sig("selling", "清仓", 5), sig("selling", "卖完无补", 9)]
     v = decide(note, signals, scores(0.02, 0.95, 0.03), bare, "m")
     assert (v.label, v.decision) == ("undisclosed_ad", "block")
-    act, obj = [r for r in v.reasons if r.rule == GROUNDS_RULE]
-    assert act.evidence.startswith("selling of “洗发水”") and (act.start, act.end) == (5, 7)
-    assert obj.evidence == "object: 洗发水" and (obj.start, obj.end) == (2, 5)
+    (summary,) = [r for r in v.reasons if r.rule == GROUNDS_RULE]
+    assert summary.evidence == "selling of “洗发水”: 清仓" and summary.start is None
+    (act,) = [r for r in v.reasons if r.rule == "GROUNDS-ACT"]
+    (obj,) = [r for r in v.reasons if r.rule == "GROUNDS-OBJECT"]
+    assert (act.evidence, act.start, act.end) == ("清仓", 5, 7)
+    assert (obj.evidence, obj.start, obj.end) == ("洗发水", 2, 5)
+    for r in (act, obj):  # evidence with offsets is the span itself
+        assert note.text[r.start:r.end] == r.evidence
 
 
 def test_decide_model_alone_is_never_blocked(bare: Policy) -> None:
     v = decide(NOTE, [sig("price", "99元", 0)], scores(0.01, 0.98, 0.01), bare, "m")
     assert (v.label, v.decision) == ("undisclosed_ad", "review")
     assert [r.rule for r in v.reasons][-1] == UNGROUNDED_RULE
-    assert not any(r.rule == GROUNDS_RULE for r in v.reasons)
+    assert not any(r.rule.startswith(GROUNDS_RULE) for r in v.reasons)
 
 
 def test_decide_gift_disclosure_grounds_a_declared_verdict(bare: Policy) -> None:
     note = Note(id="d", text="@某品牌 感谢品牌方赠送体验")
     signals = [sig("mention", "@某品牌", 0), Signal("disclosure", "DISC-005", "品牌方赠送", "text", 7, 12)]
     v = decide(note, signals, scores(0.05, 0.05, 0.9), bare, "m")
-    (act, obj) = [r for r in v.reasons if r.rule == GROUNDS_RULE]
-    assert act.evidence.startswith("gifting of “某品牌”") and obj.start == 0
+    (summary,) = [r for r in v.reasons if r.rule == GROUNDS_RULE]
+    assert summary.evidence.startswith("gifting of “某品牌”")
+    (obj,) = [r for r in v.reasons if r.rule == "GROUNDS-OBJECT"]
+    assert (obj.evidence, obj.start) == ("某品牌", 1)
 
 
 def test_decide_rule_cap_makes_the_decision_milder(bare: Policy) -> None:
