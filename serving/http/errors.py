@@ -35,7 +35,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from classifier.errors import InputError
+from classifier.errors import InputError, MatchTimeout
 from serving.http.microbatcher import DeadlineExceeded, NotReady, QueueFull, ShuttingDown
 from serving.http.schemas import ErrorOut
 from serving.http.service import ReloadRefused
@@ -157,6 +157,14 @@ async def _on_batcher_error(request: Request, exc: Exception) -> JSONResponse:
     raise exc
 
 
+async def _on_match_timeout(request: Request, exc: MatchTimeout) -> JSONResponse:
+    """A note whose lexicon matching ran past its time bound: that request is refused (the
+    micro-batcher already rescored the other requests of its batch on their own)."""
+    log.warning("lexicon matching timed out (rule %s) on a %d-character text", exc.rule_id, exc.length)
+    return error_response(422, "match_timeout", f"this note could not be scored: {exc}", field="notes",
+                          rule_id=exc.rule_id, request_id=request_id_of(request.scope.get("state", {})))
+
+
 async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     return error_response(exc.status_code, _STATUS_ERRORS.get(exc.status_code, "http_error"),
                           str(exc.detail), request_id=request_id_of(request.scope.get("state", {})),
@@ -175,6 +183,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _on_api_error)  # type: ignore[arg-type]
     app.add_exception_handler(InputError, _on_input_error)  # type: ignore[arg-type]
     app.add_exception_handler(ReloadRefused, _on_reload_refused)  # type: ignore[arg-type]
+    app.add_exception_handler(MatchTimeout, _on_match_timeout)  # type: ignore[arg-type]
     for exc_type in (QueueFull, ShuttingDown, NotReady, DeadlineExceeded):
         app.add_exception_handler(exc_type, _on_batcher_error)
     app.add_exception_handler(StarletteHTTPException, _on_http)  # type: ignore[arg-type]

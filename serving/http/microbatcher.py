@@ -268,7 +268,11 @@ class MicroBatcher:
         started = time.perf_counter()
         try:
             verdicts = self._score_notes(pipeline, notes)
-        except Exception:
+        except Exception as exc:
+            if len(live) == 1:  # nothing to separate: scoring it again would fail the same way
+                live[0].deliver(exc)
+                self.in_flight = 0
+                return
             log.exception("scoring a batch of %d notes failed; retrying request by request",
                           len(notes))
             for job in live:

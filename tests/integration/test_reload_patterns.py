@@ -37,3 +37,26 @@ def test_api_reload_refuses_a_catastrophic_lexicon_pattern(lexical_dir: Path) ->
         r = c.post("/v1/moderate", json={"id": "n1", "text": "a" * 40 + "b 到手价99元"})
         assert r.status_code == 200, r.text
         assert time.monotonic() - started < 10
+
+
+def test_api_match_timeout_refuses_that_note_only(lexical_dir: Path, tmp_path: Path) -> None:
+    """A lexicon in force whose entry backtracks on one note: that request is refused with 422
+    naming the entry (never a 500), and the next request is scored."""
+    import json
+
+    slow = tmp_path / "lexicon.json"
+    slow.write_text(json.dumps({"version": "lx-slow", "entries": [
+        {"id": "L-OK", "kind": "price", "patterns": ["元"]},
+        {"id": "L-SLOW", "kind": "disclosure", "patterns": ["(?:a|aa)+$"]}]}), "utf-8")
+    settings = Settings(model=lexical_dir, lexicon=slow)
+    with TestClient(create_app(settings)) as c:
+        deadline = time.monotonic() + 30
+        while c.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        r = c.post("/v1/moderate", json={"id": "slow", "text": "a" * 80 + "b"})
+        assert r.status_code == 422, r.text
+        body = r.json()
+        assert (body["error"], body["rule_id"]) == ("match_timeout", "L-SLOW")
+        r = c.post("/v1/moderate", json={"id": "fine", "text": "到手价99元"})
+        assert r.status_code == 200, r.text
