@@ -48,7 +48,8 @@ def test_api_match_timeout_refuses_that_note_only(lexical_dir: Path, tmp_path: P
     slow.write_text(json.dumps({"version": "lx-slow", "entries": [
         {"id": "L-OK", "kind": "price", "patterns": ["元"]},
         {"id": "L-SLOW", "kind": "disclosure", "patterns": ["(?:a|aa)+$"]}]}), "utf-8")
-    settings = Settings(model=lexical_dir, lexicon=slow)
+    # the bound (5 s) and the search for the culprit entry run on a shared machine: a long request deadline
+    settings = Settings(model=lexical_dir, lexicon=slow, request_timeout_s=60.0)
     with TestClient(create_app(settings)) as c:
         deadline = time.monotonic() + 30
         while c.get("/readyz").status_code != 200:
