@@ -15,6 +15,11 @@ act                       evidence
 ``self-promotion``        the note is by an enterprise (brand) account
 ========================  ========================================================================
 
+Acts are read from the note's own words (title and text) and, for ``diversion`` and ``selling``, from
+the author's own words outside it: the author's replies (``comments[i]`` with ``is_author``) and the
+bio (``author.bio``; a contact line under 商务合作, a ``business`` signal, is a business contact and
+not a steer of readers). A commenter's words are never an act. The act's field is in the grounds.
+
 The object is, in order: a product tag's name, the first @mention, the lexicon's ``object`` span
 nearest to the act, the first topic. A verdict of ``undisclosed_ad`` or ``declared`` with no
 act rests on the model alone: :func:`classifier.decide.decide` then never blocks it.
@@ -25,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from classifier.signals import by_author
 from classifier.types import Field, Note, Signal
 
 __all__ = ["ACT_OF_KIND", "GIFT_ENTRIES", "Grounds", "find_grounds"]
@@ -34,6 +40,8 @@ ACT_OF_KIND = {"disclosure": "cooperation", "selling": "selling", "diversion": "
 GIFT_ENTRIES = frozenset({"DISC-005", "DISC-006", "DISC-008", "DISC-011"})
 # Which act speaks first when several are present (a disclosure explains the others).
 _ACT_ORDER = ("cooperation", "gifting", "selling", "diversion", "self-promotion")
+_BODY = ("title", "text")
+_AUTHOR_ACTS = frozenset({"selling", "diversion"})
 
 
 @dataclass(frozen=True)
@@ -60,8 +68,12 @@ def find_grounds(note: Note, signals: Sequence[Signal]) -> Grounds | None:
     acts: list[tuple[str, str, Signal | None]] = []
     if note.sponsor_flag:
         acts.append(("cooperation", "the platform's cooperation flag", None))
+    business_bio = any(s.kind == "business" and s.field == "author.bio" for s in signals)
     for s in signals:
         act = ACT_OF_KIND.get(s.kind)
+        if s.field not in _BODY and (act not in _AUTHOR_ACTS or not by_author(note, s.field)
+                                     or (s.field == "author.bio" and business_bio)):
+            continue
         if act == "cooperation" and s.entry in GIFT_ENTRIES:
             act = "gifting"
         if act is not None:
@@ -72,13 +84,22 @@ def find_grounds(note: Note, signals: Sequence[Signal]) -> Grounds | None:
         acts.append(("self-promotion", "posted by an enterprise (brand) account", None))
     if not acts:
         return None
-    act, evidence, sig = min(acts, key=lambda a: (_ACT_ORDER.index(a[0]), a[2].start if a[2] else -1))
+    act, evidence, sig = min(acts, key=lambda a: (_ACT_ORDER.index(a[0]), _place(a[2])))
     grounds = Grounds(act, evidence, None,
                       *((sig.field, sig.start, sig.end) if sig is not None else (None, None, None)))
     return _with_object(grounds, note, signals, sig)
 
 
+def _place(s: Signal | None) -> tuple[int, int]:
+    """Order of evidence: structural facts, then the note's own words, then the author's outside."""
+    if s is None:
+        return (0, -1)
+    return (1 if s.field in _BODY else 2, s.start)
+
+
 def _with_object(g: Grounds, note: Note, signals: Sequence[Signal], act: Signal | None) -> Grounds:
+    # The object is named by the note itself, or by the author's words that hold the act.
+    signals = [s for s in signals if s.field in _BODY or (act is not None and s.field == act.field)]
     if note.product_tags:
         return _replace(g, note.product_tags[0].name)
     mention = next((s for s in signals if s.kind == "mention"), None)

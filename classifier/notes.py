@@ -4,7 +4,8 @@ Three shapes are understood, field by field (a record may mix them; unknown fiel
 
 * **canonical** — ``id``, ``title``, ``text``, ``mentions``, ``topics``, ``product_tags``
   ([{name, store?, price?}]), ``sponsor_flag``, ``author`` ({account_type, has_store, followers,
-  id?, name?}), ``published_at``, ``likes``/``collects``/``comments``/``shares``/``views``;
+  id?, name?, bio?}), ``published_at``, ``likes``/``collects``/``shares``/``views``, ``comments``
+  (a list: see :mod:`classifier.comments`; a number is the platform's count, as ``comment_count``);
 * **MediaCrawler export** — ``note_id``, ``title``, ``desc`` (the body; topics written
   ``#名字[话题]#``), ``time`` (epoch ms), ``user_id``, ``nickname``, ``liked_count``,
   ``collected_count``, ``comment_count``, ``share_count`` (counts such as ``"1.2万"`` or ``"10+"``),
@@ -12,7 +13,12 @@ Three shapes are understood, field by field (a record may mix them; unknown fiel
 * **platform note objects** — ``at_user_list`` ([{nickname, user_id}]), ``tag_list``
   ([{id, name, type}]: ``topic`` is a topic, ``goods``/``product`` a product tag),
   ``interact_info`` ({liked_count, ...}), ``user`` ({user_id, nickname}) and a cooperation flag
-  (``cooperate_binds``, ``is_cooperation``, ``sponsor``, ``is_sponsored``).
+  (``cooperate_binds``, ``is_cooperation``, ``sponsor``, ``is_sponsored``);
+* **CHASM-style records** — ``title``, ``description`` (the body), ``comments`` (strings or objects).
+
+The author's bio comes from ``author.bio``/``author.desc``, ``user.desc`` or a top-level
+``user_desc``/``bio``; a comment is the author's own where it says so or where its ``user_id`` is the
+note's author id.
 
 Mentions and topics are taken from the text when no field gives them. A body taken from ``desc``
 keeps what the user wrote except the crawler's ``[话题]`` markers (``#名字[话题]#`` -> ``#名字#``).
@@ -24,11 +30,15 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
 from typing import Any, TypeVar, cast
 
+from classifier.comments import comments_from_value, mark_author
 from classifier.errors import InputError
 from classifier.types import ACCOUNT_TYPES, AccountType, Author, Note, ProductTag
+from classifier.values import parse_bool as _parse_bool
+from classifier.values import parse_count
+from classifier.values import parse_time as _parse_time
+from classifier.values import type_error as _type_error
 
 __all__ = [
     "DEFAULT_MAX_CHARS",
@@ -52,9 +62,6 @@ _STOP = r"\s@#\[\]()（）【】<>《》〈〉「」『』{}\"'“”‘’,，�
 _MENTION_RE = re.compile(rf"(?<![A-Za-z0-9_.])@([^{_STOP}]{{1,40}})")
 _TOPIC_RE = re.compile(rf"(?<!&)#([^{_STOP}]{{1,50}})(?:\[话题\])?#?")
 _TOPIC_MARKER_RE = re.compile(rf"(#[^{_STOP}]{{1,50}})\[话题\]")
-_COUNT_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(万|w|W|亿|千|k|K)?\s*\+?$")
-_MULTIPLIERS = {"万": 10_000, "w": 10_000, "W": 10_000, "亿": 100_000_000, "千": 1_000,
-                "k": 1_000, "K": 1_000}
 _PRICE_RE = re.compile(r"^[¥￥$]?\s*(\d+(?:\.\d+)?)\s*(?:元|块)?$")
 NOTE_FIELDS: frozenset[str] = frozenset({
     # canonical
@@ -63,14 +70,12 @@ NOTE_FIELDS: frozenset[str] = frozenset({
     # MediaCrawler export
     "note_id", "display_title", "desc", "description", "time", "user_id", "nickname",
     "account_type", "has_store", "followers", "fans", "liked_count", "collected_count",
-    "comment_count", "share_count", "view_count", "tag_list",
+    "comment_count", "share_count", "view_count", "tag_list", "user_desc", "bio",
     # platform note objects
     "at_user_list", "interact_info", "user", "cooperate_binds", "is_cooperation", "sponsor",
     "is_sponsored",
 })
 """The top-level fields :func:`note_from_dict` reads; a record's other fields are ignored."""
-_TRUE = frozenset({"true", "1", "yes", "y", "t"})
-_FALSE = frozenset({"false", "0", "no", "n", "f", ""})
 _COOPERATION_FIELDS = ("sponsor_flag", "sponsor", "is_sponsored", "is_cooperation",
                        "cooperate_binds")
 _PRODUCT_TAG_TYPES = frozenset({"goods", "product"})
@@ -108,45 +113,6 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 # ----------------------------------------------------------------------------- scalar parsing
 
 
-def parse_count(value: Any, *, field: str, row: int | None = None) -> int | None:
-    """An engagement count or follower number: ``12``, ``12.0``, ``"1,234"``, ``"1.2万"``,
-    ``"3w"``, ``"10+"``; ``None`` or ``""`` give ``None``."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise _type_error(field, value, "a count such as 12, \"1.2万\" or \"10+\"", row)
-    if isinstance(value, int):
-        number: float = value
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise _type_error(field, value, "a finite count", row)
-        number = value
-    elif isinstance(value, str):
-        cleaned = value.strip().replace(",", "").replace("，", "")
-        if not cleaned:
-            return None
-        match = _COUNT_RE.match(cleaned)
-        if match is None:
-            raise _type_error(field, value, "a count such as 12, \"1.2万\" or \"10+\"", row)
-        number = float(match.group(1)) * _MULTIPLIERS.get(match.group(2) or "", 1)
-    else:
-        raise _type_error(field, value, "a count such as 12, \"1.2万\" or \"10+\"", row)
-    if number < 0:
-        raise InputError(f"expected a count >= 0, got {value!r}; fix or drop the value",
-                         field=field, row=row)
-    return round(number)
-
-
-def _parse_bool(value: Any, *, field: str, row: int | None) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise _type_error(field, value, "a boolean (true/false, \"true\"/\"false\", 0/1)", row)
-
-
 def _parse_flag(value: Any, *, field: str, row: int | None) -> bool:
     """A platform cooperation flag: a bool-like, or a list/object that is set when non-empty."""
     if value is None:
@@ -175,29 +141,6 @@ def _parse_price(value: Any, *, field: str, row: int | None) -> float | None:
     return number
 
 
-def _parse_time(value: Any, *, field: str, row: int | None) -> str | None:
-    """Epoch seconds or milliseconds (number or digit string) -> ISO 8601 in UTC; datetimes ->
-    ISO 8601; any other string is kept as written."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, str) and re.fullmatch(r"\s*\d{9,14}(\.\d+)?\s*", value):
-        value = float(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value) / 1000.0 if value > 1e11 else float(value)
-        try:
-            return datetime.fromtimestamp(seconds, tz=UTC).isoformat()
-        except (OverflowError, OSError, ValueError):
-            raise _type_error(field, value, "an epoch time in seconds or milliseconds",
-                              row) from None
-    if isinstance(value, str):
-        return value.strip() or None
-    raise _type_error(field, value, "a time (ISO string or epoch milliseconds)", row)
-
-
 def _optional_str(value: Any, *, field: str, row: int | None, ids: bool = False) -> str | None:
     if value is None:
         return None
@@ -219,14 +162,6 @@ def _str_list(value: Any, *, field: str, row: int | None, strip: str) -> tuple[s
         if cleaned:
             out.append(cleaned)
     return _unique(out)
-
-
-def _type_error(field: str, value: Any, expected: str, row: int | None) -> InputError:
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return InputError(f"expected {expected}, got {type(value).__name__} {shown}; "
-                      "fix the value or drop the field", field=field, row=row)
 
 
 def _first(d: Mapping[str, Any], keys: Sequence[str]) -> tuple[str, Any]:
@@ -294,6 +229,17 @@ def note_from_dict(d: Mapping[str, Any], *, row: int | None = None,
     topics, product_tags = _topics_and_products(d, title, text, row)
     interact = _mapping(d.get("interact_info"), field="interact_info", row=row)
     time_key, time_value = _first(d, ("published_at", "time"))
+    author = _author(d, row)
+    for name, value in (("author.bio", author.bio or ""),):
+        if len(value) > max_chars:
+            raise InputError(f"{name} is {len(value):,} characters, longer than the limit of "
+                             f"{max_chars:,}; shorten it or raise max_chars", field=name, row=row)
+    comments = mark_author(comments_from_value(d.get("comments"), row=row), author.id)
+    for i, c in enumerate(comments):
+        if len(c.text) > max_chars:
+            raise InputError(f"comments[{i}] is {len(c.text):,} characters, longer than the limit "
+                             f"of {max_chars:,}; shorten it or raise max_chars",
+                             field=f"comments[{i}].text", row=row)
     return Note(
         id=note_id,
         title=title,
@@ -302,13 +248,14 @@ def note_from_dict(d: Mapping[str, Any], *, row: int | None = None,
         topics=topics,
         product_tags=product_tags,
         sponsor_flag=any(_parse_flag(d.get(k), field=k, row=row) for k in _COOPERATION_FIELDS),
-        author=_author(d, row),
+        author=author,
         published_at=_parse_time(time_value, field=time_key, row=row),
         likes=_count(d, interact, ("likes", "liked_count"), row),
         collects=_count(d, interact, ("collects", "collected_count"), row),
-        comments=_count(d, interact, ("comments", "comment_count"), row),
+        comment_count=_count(d, interact, ("comments", "comment_count"), row),
         shares=_count(d, interact, ("shares", "share_count"), row),
         views=_count(d, interact, ("views", "view_count"), row),
+        comments=comments,
     )
 
 
@@ -407,6 +354,7 @@ def _author(d: Mapping[str, Any], row: int | None) -> Author:
         "followers": (("followers", "fans"), ("followers", "fans"), ("followers", "fans")),
         "id": (("id", "user_id"), ("user_id", "id"), ("user_id",)),
         "name": (("name", "nickname"), ("nickname", "name"), ("nickname",)),
+        "bio": (("bio", "desc"), ("desc", "bio"), ("user_desc", "bio")),
     }
 
     def pick(fact: str) -> tuple[str, Any]:
@@ -426,12 +374,14 @@ def _author(d: Mapping[str, Any], row: int | None) -> Author:
     followers_key, followers = pick("followers")
     id_key, author_id = pick("id")
     name_key, name = pick("name")
+    bio_key, bio = pick("bio")
     return Author(
         account_type=cast(AccountType, account_type.strip().lower()),
         has_store=False if has_store is None else _parse_bool(has_store, field=store_key, row=row),
         followers=parse_count(followers, field=followers_key, row=row),
         id=_optional_str(author_id, field=id_key, row=row, ids=True),
         name=_optional_str(name, field=name_key, row=row),
+        bio=_optional_str(bio, field=bio_key, row=row),
     )
 
 

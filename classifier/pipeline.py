@@ -49,7 +49,9 @@ class Pipeline:
         exact: bool = False,
     ) -> Pipeline:
         """Load a model folder (default: the shipped model) with its tuned policy unless
-        ``policy`` names another file, and the packaged lexicon unless ``lexicon`` does.
+        ``policy`` names another file, and the packaged lexicon unless ``lexicon`` does. A model's
+        policy that lacks the packaged rules on comments and the author's bio gets them
+        (:meth:`Policy.with_context_rules`); a ``policy`` file is used exactly as written.
         ``exact=True`` scores on the full unoptimised model (see :func:`load_model`)."""
         model_dir = Path(model) if model is not None else default_model_dir()
         classifier = load_model(model_dir, exact=exact)
@@ -114,5 +116,6 @@ def _policy_for(model_dir: Path | None, policy: Path | str | None) -> Policy:
     if policy is not None:
         return Policy.load(policy)
     if model_dir is not None and (model_dir / "policy.json").is_file():
-        return Policy.load(model_dir / "policy.json")
+        # a tuned policy older than the comment and bio rules gets them (see with_context_rules)
+        return Policy.load(model_dir / "policy.json").with_context_rules(Policy.load())
     return Policy.load()

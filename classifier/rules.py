@@ -16,6 +16,10 @@ Conditions (JSON objects, nested freely)::
     {"note": "sponsor_flag", "is": true}                   a note fact ("is", "in", "min")
     {"all": [...]}, {"any": [...]}, {"not": {...}}
 
+A signal condition's ``field``: ``title``, ``text``, ``comments`` (any comment), ``author_comments``
+(the comments written by the note's author), ``author.bio``; without one, the note's own words
+(``title`` and ``text``), as before comments and the bio were read.
+
 Note facts: ``sponsor_flag``, ``author.account_type``, ``author.has_store``, ``author.followers``,
 and the counts ``mentions``, ``topics``, ``product_tags``.
 """
@@ -41,12 +45,15 @@ from pydantic import (
 )
 
 from classifier.errors import PolicyError
+from classifier.signals import by_author
 from classifier.types import LABELS, Note, Reason, Signal
 
 SIGNAL_KINDS = frozenset(
     {"disclosure", "counter_claim", "diversion", "price", "hard_sell", "channel", "absolute",
-     "efficacy", "vertical", "selling", "object", "mention", "topic"}
+     "efficacy", "vertical", "selling", "object", "mention", "topic", "inquiry", "business"}
 )
+SIGNAL_FIELDS = ("title", "text", "comments", "author_comments", "author.bio")
+"""Where a signal condition may look (see the module docstring); none given: title and text."""
 NOTE_FACTS = frozenset(
     {"sponsor_flag", "author.account_type", "author.has_store", "author.followers",
      "mentions", "topics", "product_tags"}
@@ -61,7 +68,7 @@ class _Strict(BaseModel):
 class SignalCond(_Strict):
     signal: str
     min: int = Field(default=1, ge=1)
-    field: Literal["title", "text"] | None = None
+    field: Literal["title", "text", "comments", "author_comments", "author.bio"] | None = None
 
     @model_validator(mode="after")
     def _known_kind(self) -> SignalCond:
@@ -297,6 +304,21 @@ class Policy:
         data.update(changes)
         return Policy.from_dict(data, self.source)
 
+    def with_context_rules(self, base: Policy) -> Policy:
+        """This policy plus ``base``'s rules that need comments or the author's bio to fire (see
+        :func:`needs_context`) and that this policy lacks (by id), appended with their ``base``
+        effects; the version becomes ``{version}+{base.version}``. A model's tuned policy written
+        before such rules existed gets them this way: they cannot fire on a note without comments
+        or a bio, so every such note scores exactly as before."""
+        have = {r.id for r in self.rules}
+        extra = [r for r in base.rules if r.id not in have and needs_context(r.when)]
+        if not extra:
+            return self
+        data = self.to_dict()
+        data["rules"] = [*data["rules"], *(r.model_dump(by_alias=True, exclude_none=True) for r in extra)]
+        data["version"] = f"{self.version}+{base.version}"
+        return Policy.from_dict(data, self.source)
+
     def evaluate(self, facts: Facts) -> list[RuleHit]:
         """Every rule that fires on these facts, in policy order."""
         hits = []
@@ -315,8 +337,7 @@ def _first_error(exc: ValidationError) -> str:
 
 def _check(cond: Condition, facts: Facts, rule_id: str) -> tuple[bool, list[Reason]]:
     if isinstance(cond, SignalCond):
-        found = [s for s in facts.signals
-                 if s.kind == cond.signal and (cond.field is None or s.field == cond.field)]
+        found = [s for s in facts.signals if s.kind == cond.signal and _in_field(facts.note, s, cond.field)]
         if len(found) < cond.min:
             return False, []
         return True, [Reason(rule_id, s.text, s.field, s.start, s.end) for s in found]
@@ -348,6 +369,31 @@ def _check(cond: Condition, facts: Facts, rule_id: str) -> tuple[bool, list[Reas
         return True, [r for ok, rs in results if ok for r in rs]
     ok, _ = _check(cond.not_, facts, rule_id)
     return not ok, []
+
+
+_CONTEXT_FIELDS = frozenset({"comments", "author_comments", "author.bio"})
+
+
+def needs_context(cond: Condition) -> bool:
+    """Whether ``cond`` can only hold on a note with comments or an author bio (it needs a signal
+    there)."""
+    if isinstance(cond, SignalCond):
+        return cond.field in _CONTEXT_FIELDS
+    if isinstance(cond, AllCond):
+        return any(needs_context(c) for c in cond.all)
+    if isinstance(cond, AnyCond):
+        return all(needs_context(c) for c in cond.any)
+    return False
+
+
+def _in_field(note: Note, s: Signal, where: str | None) -> bool:
+    if where is None:
+        return s.field in ("title", "text")
+    if where == "comments":
+        return s.field.startswith("comments[")
+    if where == "author_comments":
+        return s.field.startswith("comments[") and by_author(note, s.field)
+    return s.field == where
 
 
 def _fact(note: Note, name: str) -> Any:

@@ -49,26 +49,33 @@ from classifier.types import Field as NoteField
 from classifier.types import Note, Signal
 
 __all__ = [
+    "AREAS",
     "LEXICON_KINDS",
     "MENTION_ENTRY",
     "STRUCTURAL_KINDS",
     "TOPIC_ENTRY",
     "Lexicon",
     "LexiconEntry",
+    "by_author",
+    "comment_index",
     "default_lexicon",
     "extract_signals",
+    "field_text",
 ]
 
 LEXICON_KINDS: tuple[str, ...] = (
     "disclosure", "counter_claim", "diversion", "price", "hard_sell", "channel", "absolute",
-    "efficacy", "vertical", "selling", "object",
+    "efficacy", "vertical", "selling", "object", "inquiry", "business",
 )
 STRUCTURAL_KINDS: tuple[str, ...] = ("mention", "topic")
 MENTION_ENTRY = "MENTION"
 TOPIC_ENTRY = "TOPIC"
 Boundary = Literal["none", "word"]
+Area = Literal["title", "text", "comments", "author.bio"]
+AREAS: tuple[Area, ...] = ("title", "text", "comments", "author.bio")
+"""Where lexicon entries may apply (an entry's ``fields``; default: all of them)."""
 
-_FIELDS: tuple[NoteField, ...] = ("title", "text")
+_FIELDS: tuple[Literal["title", "text"], ...] = ("title", "text")
 # '@' first (a literal prefix scans fast); the lookbehind then checks the character before it,
 # so e-mail addresses (a@b.com) are not mentions.
 _MENTION = re.compile(
@@ -87,6 +94,7 @@ class LexiconEntry:
     patterns: tuple[str, ...]
     description: str = ""
     boundary: Boundary = "none"
+    fields: tuple[Area, ...] = AREAS
 
 
 @dataclass(frozen=True)
@@ -177,6 +185,8 @@ class Lexicon:
     path: str | None = None
     match_timeout: float = MATCH_TIMEOUT_S
     _matchers: tuple[_KindMatcher, ...] = field(default=(), init=False, repr=False, compare=False)
+    _by_area: dict[str, tuple[_KindMatcher, ...]] = field(default_factory=dict, init=False, repr=False,
+                                                          compare=False)
 
     @property
     def needs_words(self) -> bool:
@@ -194,18 +204,27 @@ class Lexicon:
         for entry in self.entries:
             compiled = self._check(entry, seen)
             by_kind.setdefault(entry.kind, []).append((entry, compiled))
-        matchers = []
-        for kind in LEXICON_KINDS:
-            rows = by_kind.get(kind, [])
-            if not rows:
-                continue
-            alternation = "|".join(
-                f"(?P<e{j}>{'|'.join(f'(?:{p})' for p in e.patterns)})" for j, (e, _) in enumerate(rows)
-            )
-            singles = tuple(regex.compile("|".join(r.pattern for r in rx), FLAGS) for _, rx in rows)
-            matchers.append(_KindMatcher(kind, regex.compile(alternation, FLAGS),
-                                         tuple(e for e, _ in rows), singles))
-        object.__setattr__(self, "_matchers", tuple(matchers))
+        # One matcher per kind and set of entries: fields with the same entries share it (title
+        # and text always match exactly what they matched before entries with 'fields' existed).
+        cache: dict[tuple[str, tuple[str, ...]], _KindMatcher] = {}
+        for area in AREAS:
+            matchers = []
+            for kind in LEXICON_KINDS:
+                rows = [(e, rx) for e, rx in by_kind.get(kind, []) if area in e.fields]
+                if not rows:
+                    continue
+                key = (kind, tuple(e.id for e, _ in rows))
+                if key not in cache:
+                    alternation = "|".join(
+                        f"(?P<e{j}>{'|'.join(f'(?:{p})' for p in e.patterns)})"
+                        for j, (e, _) in enumerate(rows)
+                    )
+                    singles = tuple(regex.compile("|".join(r.pattern for r in rx), FLAGS) for _, rx in rows)
+                    cache[key] = _KindMatcher(kind, regex.compile(alternation, FLAGS),
+                                              tuple(e for e, _ in rows), singles)
+                matchers.append(cache[key])
+            self._by_area[area] = tuple(matchers)
+        object.__setattr__(self, "_matchers", self._by_area["text"])
 
     def _check(self, entry: LexiconEntry, seen: set[str]) -> list[Regex]:
         def fail(msg: str) -> PolicyError:
@@ -220,6 +239,8 @@ class Lexicon:
             raise fail(f"unknown boundary {entry.boundary!r}; expected 'none' or 'word'")
         if not entry.patterns:
             raise fail("'patterns' is empty; give at least one regex")
+        if not entry.fields or any(f not in AREAS for f in entry.fields):
+            raise fail(f"'fields' {list(entry.fields)} must name some of {', '.join(AREAS)}")
         return [compile_pattern(p, f"patterns[{k}]", fail) for k, p in enumerate(entry.patterns)]
 
     @classmethod
@@ -257,11 +278,14 @@ class _EntryRow(Row):
     kind: str
     patterns: list[str]
     boundary: Boundary = "none"
+    fields: list[str] | None = None
 
 
 def _parse_entry(row: Any, k: int, path: str | None) -> LexiconEntry:
     r = validate_row(_EntryRow, row, row_id(row, f"entries[{k}]"), path)
-    return LexiconEntry(r.id, r.kind, tuple(r.patterns), r.description, r.boundary)
+    fields = tuple(r.fields) if r.fields is not None else AREAS
+    return LexiconEntry(r.id, r.kind, tuple(r.patterns), r.description, r.boundary,
+                        fields)  # type: ignore[arg-type]  # checked in Lexicon._check
 
 
 _DEFAULT_LOCK = threading.Lock()
@@ -279,16 +303,51 @@ def default_lexicon() -> Lexicon:
 
 
 def extract_signals(note: Note, lexicon: Lexicon) -> tuple[Signal, ...]:
-    """Every lexical, mention and topic signal of ``note``'s title and text (see module doc)."""
+    """Every lexical, mention and topic signal of ``note``'s title, text, comments and author bio
+    (see module doc), in that order."""
     out: list[Signal] = []
     for name in _FIELDS:
         raw = getattr(note, name)
         if raw:
-            out.extend(_scan(raw, name, lexicon))
+            out.extend(_scan(raw, name, lexicon, name))
+    for i, comment in enumerate(note.comments):
+        if comment.text:
+            out.extend(_scan(comment.text, f"comments[{i}]", lexicon, "comments"))
+    if note.author.bio:
+        out.extend(_scan(note.author.bio, "author.bio", lexicon, "author.bio"))
     return tuple(out)
 
 
-def _scan(raw: str, name: NoteField, lexicon: Lexicon) -> list[Signal]:
+def field_text(note: Note, name: NoteField) -> str:
+    """The string a signal's or reason's offsets index: ``title``, ``text``, ``comments[i]``
+    (the comment's text) or ``author.bio``."""
+    if name in ("title", "text"):
+        return str(getattr(note, name))
+    if name == "author.bio":
+        return note.author.bio or ""
+    index = comment_index(name)
+    if index is None or index >= len(note.comments):
+        raise KeyError(f"no field {name!r} in note {note.id}")
+    return note.comments[index].text
+
+
+def comment_index(name: NoteField) -> int | None:
+    """``i`` for ``comments[i]``; ``None`` for any other field."""
+    if name.startswith("comments[") and name.endswith("]") and name[9:-1].isdigit():
+        return int(name[9:-1])
+    return None
+
+
+def by_author(note: Note, name: NoteField) -> bool:
+    """Whether field ``name`` holds the note's author's own words outside the note: one of the
+    author's comments or the bio."""
+    if name == "author.bio":
+        return True
+    index = comment_index(name)
+    return index is not None and index < len(note.comments) and note.comments[index].is_author
+
+
+def _scan(raw: str, name: NoteField, lexicon: Lexicon, area: Area) -> list[Signal]:
     if lexicon.needs_words:  # load jieba (once) before the clock starts: its start-up is not matching
         from classifier.segment import warm
 
@@ -298,7 +357,7 @@ def _scan(raw: str, name: NoteField, lexicon: Lexicon) -> list[Signal]:
     text = norm.text
     words = _WordBoundaries(text)
     found: list[tuple[int, int, str, str]] = []
-    for matcher in lexicon._matchers:
+    for matcher in lexicon._by_area[area]:
         found.extend((a, b, matcher.kind, eid) for a, b, eid in matcher.find(text, words, deadline))
     found.extend((m.start(), m.end(), "mention", MENTION_ENTRY) for m in _MENTION.finditer(text))
     found.extend(_topics(text))

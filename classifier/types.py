@@ -16,7 +16,9 @@ Label = Literal["sharing", "undisclosed_ad", "declared"]
 Decision = Literal["pass", "review", "block"]
 AccountType = Literal["personal", "creator", "enterprise"]
 ACCOUNT_TYPES: tuple[str, ...] = ("personal", "creator", "enterprise")
-Field = Literal["title", "text"]
+Field = str
+"""Where a span lies: ``title``, ``text``, ``comments[3]`` (the fourth comment's text) or
+``author.bio``; ``classifier.signals.field_text(note, field)`` gives the string its offsets index."""
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,31 @@ class Author:
     followers: int | None = None
     id: str | None = None
     name: str | None = None
+    bio: str | None = None
+    """The profile's self-description (简介), where contact handles and 商务合作 lines sit."""
+
+
+@dataclass(frozen=True)
+class Comment:
+    """One comment under the note. ``is_author``: written by the note's own author (a reply of
+    the author's); ``parent_id``: the comment it answers (``None`` for a top-level comment)."""
+
+    id: str
+    text: str
+    author: str | None = None
+    is_author: bool = False
+    likes: int | None = None
+    parent_id: str | None = None
+    time: str | None = None
+    author_id: str | None = None
 
 
 @dataclass(frozen=True)
 class Note:
-    """The canonical note. ``text`` is the body; offsets in reasons point into ``title`` or ``text``."""
+    """The canonical note. ``text`` is the body; offsets in reasons point into ``title``, ``text``,
+    a comment's text (``comments[i]``) or the author's bio (``author.bio``). ``comment_count`` is
+    the platform's count; ``comments`` the comments at hand (often fewer). ``images`` is kept for
+    the pictures (paths or URLs), which nothing reads yet."""
 
     id: str
     title: str = ""
@@ -55,9 +77,11 @@ class Note:
     published_at: str | None = None
     likes: int | None = None
     collects: int | None = None
-    comments: int | None = None
+    comment_count: int | None = None
     shares: int | None = None
     views: int | None = None
+    comments: tuple[Comment, ...] = ()
+    images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

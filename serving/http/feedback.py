@@ -49,7 +49,8 @@ def note_record(note: Note) -> dict[str, Any]:
                                 ("has_store", note.author.has_store),
                                 ("followers", note.author.followers),
                                 ("id", note.author.id),
-                                ("name", note.author.name)) if v is not None}
+                                ("name", note.author.name),
+                                ("bio", note.author.bio)) if v is not None}
     tags = [{k: v for k, v in (("name", t.name), ("store", t.store), ("price", t.price))
              if v is not None} for t in note.product_tags]
     record: dict[str, Any] = {
@@ -62,10 +63,12 @@ def note_record(note: Note) -> dict[str, Any]:
         "sponsor_flag": note.sponsor_flag,
         "author": author,
     }
-    for name in ("published_at", "likes", "collects", "comments", "shares", "views"):
+    for name in ("published_at", "likes", "collects", "comment_count", "shares", "views"):
         value = getattr(note, name)
         if value is not None:
             record[name] = value
+    if note.comments:
+        record["comments"] = [{k: v for k, v in vars(c).items() if v is not None} for c in note.comments]
     return record
 
 

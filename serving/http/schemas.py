@@ -31,6 +31,7 @@ __all__ = [
     "AuthorIn",
     "BatchIn",
     "BatchOut",
+    "CommentIn",
     "ErrorOut",
     "HealthOut",
     "ModelInfoOut",
@@ -105,6 +106,23 @@ class AuthorIn(_Open):
     followers: Count = None
     id: Id = None
     name: Text | None = None
+    bio: Annotated[Text | None, Field(
+        description="The profile's self-description (简介): contact handles and 商务合作 lines are "
+                    "read there.")] = None
+
+
+class CommentIn(_Open):
+    """One comment under the note (or a plain string, its text). ``is_author``: written by the
+    note's author; without it, a comment whose ``user_id`` is the author's id is the author's."""
+
+    id: Id = None
+    text: Text | None = None
+    author: Text | None = None
+    is_author: Flag = None
+    likes: Count = None
+    parent_id: Id = None
+    time: Annotated[Text | NonNegativeInt | NonNegativeFloat | None, Field(
+        description="ISO 8601, or epoch seconds/milliseconds.")] = None
 
 
 class NoteIn(_Open):
@@ -131,8 +149,10 @@ class NoteIn(_Open):
         description="ISO 8601, or epoch seconds/milliseconds.")] = None
     likes: Count = None
     collects: Count = None
-    comments: Annotated[Count | list[Any], Field(
-        description="A count (a list of comment texts is ignored).")] = None
+    comments: Annotated[Count | list[CommentIn | Text], Field(
+        description="The comments: a list of comment objects or texts (the author's replies and "
+                    "commenters' questions are read, with offsets into comments[i]); a number is "
+                    "the platform's comment count.")] = None
     shares: Count = None
     views: Count = None
 
@@ -162,7 +182,8 @@ class ReasonOut(BaseModel):
 
     rule: str
     evidence: str
-    field: Literal["title", "text"] | None = None
+    field: str | None = Field(default=None, description=(
+        "Where the span lies: title, text, comments[i] (the i-th comment's text) or author.bio."))
     start: int | None = None
     end: int | None = None
 

@@ -51,7 +51,7 @@ def test_notes_canonical_record_builds_every_field() -> None:
         product_tags=(ProductTag("面霜", "旗舰店", 99.0),), sponsor_flag=True,
         author=Author("creator", True, 15000, "42", "小A"),
         published_at="2024-06-01T12:00:00+08:00",
-        likes=3, collects=4, comments=5, shares=0, views=1234,
+        likes=3, collects=4, comment_count=5, shares=0, views=1234,
     )
 
 
@@ -63,7 +63,7 @@ def test_notes_crawler_record_strips_markers_and_extracts() -> None:
     assert note.topics == ("防晒", "油皮护肤")
     assert note.author == Author(id="5f0000000000000000000001", name="油皮本皮")
     assert note.published_at == "2024-06-01T00:00:00+00:00"
-    assert (note.likes, note.collects, note.comments, note.shares) == (12000, 10, None, 37)
+    assert (note.likes, note.collects, note.comment_count, note.shares) == (12000, 10, None, 37)
     assert note.sponsor_flag is False and note.product_tags == ()
 
 
@@ -90,7 +90,7 @@ def test_notes_platform_object() -> None:
     assert note.topics == ("好物",)
     assert note.product_tags == (ProductTag("修护面霜"),)
     assert note.sponsor_flag is True
-    assert (note.likes, note.collects, note.comments, note.shares) == (23000, 900, 45, 12)
+    assert (note.likes, note.collects, note.comment_count, note.shares) == (23000, 900, 45, 12)
     assert note.author == Author(id="u3", name="小C")
 
 
@@ -195,7 +195,8 @@ def test_notes_non_mapping_is_rejected() -> None:
 def test_notes_unknown_fields_ignored_and_chasm_comments_list() -> None:
     note = note_from_dict({"id": 7, "title": "t", "description": "正文", "comments": ["好看"],
                            "images": ["x.jpg"], "label": 1, "whatever": {"a": 1}})
-    assert note.id == "7" and note.text == "正文" and note.comments is None
+    assert note.id == "7" and note.text == "正文" and note.comment_count is None
+    assert [c.text for c in note.comments] == ["好看"]
 
 
 @pytest.mark.parametrize(("value", "expected"), [

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from classifier.errors import PolicyError
-from classifier.rules import Facts, Policy
+from classifier.rules import Facts, Policy, needs_context
 from classifier.types import LABELS, Author, Note, ProductTag, Signal
 
 UNIFORM = {label: 1 / 3 for label in LABELS}
@@ -77,8 +77,8 @@ def test_rules_each_packaged_rule(policy: Policy, rule_id: str, note: Note, sign
 
 
 def test_rules_every_packaged_rule_is_covered(policy: Policy) -> None:
-    covered = {c[0] for c in CASES if c[3]}
-    assert covered == {r.id for r in policy.rules}
+    covered = {c[0] for c in CASES if c[3]}  # rules on comments or the bio: tests/unit/test_comments.py
+    assert covered == {r.id for r in policy.rules if not needs_context(r.when)}
 
 
 def test_rules_reasons_carry_signal_offsets(policy: Policy) -> None:

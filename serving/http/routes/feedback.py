@@ -64,7 +64,7 @@ class SignalOut(BaseModel):
     kind: str
     entry: str
     text: str
-    field: Literal["title", "text"]
+    field: str = Field(description="title, text, comments[i] or author.bio")
     start: int
     end: int
 
