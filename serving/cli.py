@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="verdicts file; .jsonl, .csv or .parquet by extension")
     p.add_argument("--errors", type=Path, help="bad records go here (default: OUTPUT.errors.jsonl)")
+    p.add_argument("--comments", type=Path,
+                   help="a comment export joined to the notes by note_id (MediaCrawler's "
+                        "comments JSONL/JSON/CSV); bad comment rows go to the errors file")
     p.add_argument("--format", dest="fmt", choices=["jsonl", "json", "csv", "parquet"],
                    help="input format (default: detected)")
     p.add_argument("--resume", action="store_true",
@@ -112,19 +115,25 @@ def _run_score(args: argparse.Namespace) -> int:
     from serving.batch.local import score_file
 
     if args.engine == "ray":
+        if args.comments is not None:
+            print("notecheck: error: --comments is not joined on the ray engine yet; score with "
+                  "--engine local, or give each note its comments in its record ('comments': [...])",
+                  file=sys.stderr)
+            return EXIT_USAGE
         return _run_score_ray(args)
     if args.address is not None:
         print("notecheck: error: --address needs --engine ray", file=sys.stderr)
         return EXIT_USAGE
-    if not Path(args.input).exists():
-        print(f"notecheck: error: input {args.input!r} does not exist", file=sys.stderr)
-        return EXIT_FAILED
+    for name, path in (("input", args.input), ("comments", args.comments)):
+        if path is not None and not Path(path).exists():
+            print(f"notecheck: error: {name} {str(path)!r} does not exist", file=sys.stderr)
+            return EXIT_FAILED
     pipeline = _load_pipeline(args)
     try:
         summary = score_file(
             pipeline, Path(args.input), args.output, errors=args.errors, fmt=args.fmt, resume=args.resume,
             batch_size=args.batch_size, limit=args.limit, progress=not args.no_progress,
-            max_chars=args.max_chars,
+            max_chars=args.max_chars, comments=args.comments,
         )
     except ValueError as exc:
         print(f"notecheck: error: {exc}", file=sys.stderr)
@@ -191,8 +200,13 @@ def format_summary(summary, model_version: str, policy_version: str) -> str:  # 
     )
     if summary.ignored_fields:
         lines.append(_ignored_line(summary.ignored_fields))
+    c = getattr(summary, "comments", None)
+    if c:
+        lines.append(f"comment rows {c['rows']}: joined {c['joined']}, failed {c['failed']} (in the "
+                     f"errors file), matching no note {c['unmatched']}")
     lines.append(f"verdicts -> {summary.output}")
-    lines.append(f"errors   -> {summary.errors}" + ("" if summary.failed else " (none)"))
+    failed = summary.failed + (c or {}).get("failed", 0)
+    lines.append(f"errors   -> {summary.errors}" + ("" if failed else " (none)"))
     return "\n".join(lines)
 
 

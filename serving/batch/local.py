@@ -9,6 +9,12 @@ the checkpoint and what survives a kill, a power cut or a full disk: :mod:`servi
 
 Fields of a record that no note field is read from (a ``label``, a crawler's ``ip_location``)
 are ignored, and the summary lists them with counts.
+
+``comments=PATH`` joins a comment export (MediaCrawler's ``comments.jsonl``: one row per comment
+with its ``note_id``) to the notes by id: a note's comments are those of its record followed by the
+file's. Every comment row is accounted for in the summary: joined to a note, an error line in the
+errors file (``source: "comments"``, its row, field and reason; written once, not again on resume),
+or counted as matching no note of the dump.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from classifier.comments import MAX_COMMENTS, CommentFile, mark_author, read_comment_file
 from classifier.formats import Record, RowError, count_records, detect_format, read_records
 from classifier.pipeline import Pipeline
 from classifier.types import Note, Verdict
@@ -51,6 +58,9 @@ class Summary:
     """``(model_version, policy_version)`` of the verdicts (the ray engine: when it saw any)."""
     ignored_fields: Counter[str] = field(default_factory=Counter)
     """Input fields that no note field is read from, with the number of records holding each."""
+    comments: dict[str, int] = field(default_factory=dict)
+    """With a comment file: its ``rows``, and how many were ``joined`` to a note, ``failed`` (in
+    the errors file) or ``unmatched`` (their note is not in the dump)."""
 
     @property
     def total(self) -> int:
@@ -69,6 +79,7 @@ class Summary:
             "decisions": {f"{k[0]}/{k[1]}": v for k, v in self.decisions.items()},
             "ignored_fields": dict(self.ignored_fields.most_common()),
             "versions": list(self.versions) if self.versions else None,
+            **({"comments": dict(self.comments)} if self.comments else {}),
         }
 
     def check_versions(self, versions: tuple[str, str]) -> None:
@@ -87,6 +98,7 @@ class Summary:
         self.labels.update(state.get("labels", {}))
         self.decisions.update({_pair(k): v for k, v in state.get("decisions", {}).items()})
         self.ignored_fields.update(state.get("ignored_fields", {}))
+        self.comments = {k: int(v) for k, v in state.get("comments", {}).items()}
         versions = state.get("versions")
         self.versions = (versions[0], versions[1]) if versions else self.versions
 
@@ -126,8 +138,10 @@ def score_file(
     progress: bool = True,
     max_chars: int = 100_000,
     on_batch: Callable[[Summary], None] | None = None,
+    comments: Path | None = None,
 ) -> Summary:
     """Score ``input_path`` into ``output``; see the module docstring for the guarantees.
+    ``comments`` names a comment export joined to the notes by ``note_id``.
 
     ``limit`` stops after that many records (this run), leaving a checkpoint to resume from.
     Raises ``FormatError`` when the input cannot be read at all, ``ValueError`` when a resume is
@@ -138,10 +152,11 @@ def score_file(
     fmt = fmt or detect_format(input_path)
     files = RunFiles(output, errors, input_path, engine="local", in_place=True)
     summary = Summary(output=str(output), errors=str(errors))
+    joined = read_comment_file(Path(comments), max_chars=max_chars) if comments is not None else None
     try:
         _score_file(pipeline, input_path, fmt, files, summary, resume=resume,
                     batch_size=batch_size, limit=limit, progress=progress, max_chars=max_chars,
-                    on_batch=on_batch)
+                    on_batch=on_batch, joined=joined)
     except OSError as e:
         raise files.io_error(e) from e
     return summary
@@ -150,7 +165,7 @@ def score_file(
 def _score_file(
     pipeline: Pipeline, input_path: Path, fmt: str, files: RunFiles, summary: Summary, *,
     resume: bool, batch_size: int, limit: int | None, progress: bool, max_chars: int,
-    on_batch: Callable[[Summary], None] | None,
+    on_batch: Callable[[Summary], None] | None, joined: CommentFile | None = None,
 ) -> None:
     state = files.begin(resume)
     start_row = int(state["row"]) if state is not None else 0
@@ -168,7 +183,15 @@ def _score_file(
     handled = 0
     last_row = start_row
     with files.open() as (out_f, err_f):
+        if joined is not None and not summary.comments:  # a fresh run: the comment file's errors
+            for row, fld, reason, raw in joined.errors:
+                write_line(err_f, {"source": "comments", "row": row, "field": fld, "reason": reason,
+                                   "raw": raw})
+            summary.comments = {"rows": joined.rows, "joined": 0, "failed": len(joined.errors),
+                                "unmatched": joined.rows - len(joined.errors)}
         for batch in _batches(records, start_row, batch_size, limit):
+            if joined is not None:
+                batch = join_comments(batch, joined, summary.comments)
             verdicts, row_errors = score_records(pipeline, batch)
             for _, verdict in verdicts:
                 write_line(out_f, verdict.to_dict())
@@ -190,6 +213,22 @@ def _score_file(
     summary.elapsed_s = time.perf_counter() - started
     if limit is None or handled < limit:
         files.finish(row=last_row, **summary.state())
+
+
+def join_comments(batch: list[Record], joined: CommentFile, counts: dict[str, int]) -> list[Record]:
+    """The batch with each note's comments from the comment file appended (the author's marked by
+    the note's author id); ``counts`` moves the joined rows from ``unmatched`` to ``joined``."""
+    out = []
+    for rec in batch:
+        extra = joined.by_note.get(rec.note.id, ()) if rec.note is not None else ()
+        if rec.note is not None and extra:
+            rows = joined.rows_of.get(rec.note.id, len(extra))
+            counts["joined"] += rows
+            counts["unmatched"] -= rows
+            comments = mark_author((rec.note.comments + extra)[:MAX_COMMENTS], rec.note.author.id)
+            rec = replace(rec, note=replace(rec.note, comments=comments))
+        out.append(rec)
+    return out
 
 
 def _pair(key: str) -> tuple[str, str]:

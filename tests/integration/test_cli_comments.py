@@ -1,0 +1,92 @@
+"""`notecheck score notes.jsonl --comments comments.jsonl`: MediaCrawler's comment export joined to
+its notes by note_id, end to end with the shipped model; every comment row accounted for."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from serving.cli import main
+from tests.conftest import write_jsonl
+
+BLAND = "天气很好，带了新买的帐篷，风景超美，下次还来。"
+NOTES = [  # MediaCrawler note rows: the author is user_id
+    {"note_id": "m1", "title": "周末去露营", "desc": BLAND, "user_id": "u1", "nickname": "小露",
+     "time": 1717200000000, "liked_count": "12", "comment_count": "3"},
+    {"note_id": "m2", "title": "周末去露营", "desc": BLAND, "user_id": "u2", "nickname": "小营",
+     "comment_count": "1"},
+    {"note_id": "m3", "title": "周末去露营", "desc": BLAND, "user_id": "u3"},
+]
+COMMENTS = [  # MediaCrawler comment rows
+    {"comment_id": "10", "note_id": "m1", "content": "帐篷求链接", "user_id": "x9", "nickname": "路人",
+     "parent_comment_id": "0", "like_count": "2", "create_time": 1717200100000},
+    {"comment_id": "11", "note_id": "m1", "content": "已私", "user_id": "u1", "nickname": "小露",
+     "parent_comment_id": "10", "like_count": "0", "create_time": 1717200200000},
+    {"comment_id": "20", "note_id": "m2", "content": "私我私我", "user_id": "x8", "parent_comment_id": "0"},
+    {"comment_id": "30", "note_id": "m9", "content": "没有这篇笔记", "user_id": "x7"},
+    {"comment_id": "40", "note_id": "m1", "user_id": "x6"},
+    {"comment_id": "50", "content": "没有 note_id", "user_id": "x5"},
+    {"comment_id": "60", "note_id": "m2", "content": "好看", "like_count": "很多"},
+]
+
+
+def score(*args: str | Path) -> int:
+    return main(["score", *map(str, args), "--no-progress"])
+
+
+def read_jsonl(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def test_cli_comments_join_by_note_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    notes = write_jsonl(tmp_path / "notes.jsonl", NOTES)
+    comments = write_jsonl(tmp_path / "comments.jsonl", COMMENTS)
+    out = tmp_path / "v.jsonl"
+    summary = tmp_path / "summary.json"
+    assert score(notes, "--comments", comments, "-o", out, "--summary-json", summary) == 0
+    verdicts = {v["id"]: v for v in read_jsonl(out)}
+    assert set(verdicts) == {"m1", "m2", "m3"}
+    m1 = verdicts["m1"]
+    assert m1["label"] == "undisclosed_ad"
+    reasons = m1["reasons"]
+    assert isinstance(reasons, list)
+    assert {"rule": "R14-AUTHOR-REPLY-DIVERSION", "evidence": "已私", "field": "comments[1]", "start": 0,
+            "end": 2} in reasons
+    assert verdicts["m2"]["label"] == "sharing"  # a commenter's 私我 is not the author's
+    assert verdicts["m3"]["label"] == "sharing"
+    errors = read_jsonl(tmp_path / "v.errors.jsonl")
+    assert [(e["source"], e["row"], e["field"]) for e in errors] == [
+        ("comments", 5, "comment.text"), ("comments", 6, "note_id"), ("comments", 7, "comment.like_count")]
+    assert all(e["reason"] for e in errors)
+    counts = json.loads(summary.read_text("utf-8"))["comments"]
+    assert counts == {"rows": 7, "joined": 3, "failed": 3, "unmatched": 1}
+    assert counts["joined"] + counts["failed"] + counts["unmatched"] == len(COMMENTS)
+    assert "comment rows 7: joined 3, failed 3 (in the errors file), matching no note 1" in capsys.readouterr().out
+
+
+def test_cli_comments_without_the_file_the_note_is_sharing(tmp_path: Path) -> None:
+    notes = write_jsonl(tmp_path / "notes.jsonl", NOTES[:1])
+    out = tmp_path / "v.jsonl"
+    assert score(notes, "-o", out) == 0
+    (v,) = read_jsonl(out)
+    assert v["label"] == "sharing"
+
+
+def test_cli_comments_refused_on_ray_and_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    notes = write_jsonl(tmp_path / "notes.jsonl", NOTES)
+    assert score(notes, "--comments", tmp_path / "c.jsonl", "--engine", "ray", "-o", tmp_path / "v.jsonl") == 2
+    assert "--comments is not joined on the ray engine" in capsys.readouterr().err
+    assert score(notes, "--comments", tmp_path / "none.jsonl", "-o", tmp_path / "v.jsonl") == 1
+    assert "comments" in capsys.readouterr().err
+
+
+def test_cli_comments_resume_does_not_repeat_comment_errors(tmp_path: Path) -> None:
+    notes = write_jsonl(tmp_path / "notes.jsonl", NOTES)
+    comments = write_jsonl(tmp_path / "comments.jsonl", COMMENTS)
+    out = tmp_path / "v.jsonl"
+    assert score(notes, "--comments", comments, "-o", out, "--limit", "1", "--batch-size", "1") == 0
+    assert score(notes, "--comments", comments, "-o", out, "--resume", "--batch-size", "1") == 0
+    assert [v["id"] for v in read_jsonl(out)] == ["m1", "m2", "m3"]
+    assert len(read_jsonl(tmp_path / "v.errors.jsonl")) == 3
