@@ -22,8 +22,12 @@ line ends. ``boundary: "word"`` also requires the match to start and end on jieb
 (so a bare ``合作`` does not fire inside ``合作社``). Each kind is compiled into one alternation;
 at one position the first entry (file order) that matches wins.
 
-Signals carry offsets into the *original* ``title``/``text`` (``note.text[s.start:s.end]`` is the
-raw span, e.g. the obfuscated ``薇❤``), sorted title first, then text, each by position.
+Signals carry offsets into the *original* field (``note.text[s.start:s.end]`` is the raw span, e.g.
+the obfuscated ``薇❤``; :func:`field_text` gives any field's string), sorted title first, then text,
+then each comment (``comments[i]``), then the author's bio (``author.bio``), each by position. An
+entry's optional ``fields`` (some of ``title``, ``text``, ``comments``, ``author.bio``; default all)
+limits where it is matched: entries for comments or the bio only never change what the title and text
+match.
 A disclosure that lies inside a counter-claim (``无利益相关``, ``不是广告``) is dropped. Besides
 the lexicon kinds, ``mention`` (``@名字``, entry ``MENTION``) and ``topic`` (``#话题#``,
 ``#话题[话题]#``, entry ``TOPIC``) signals are emitted.
