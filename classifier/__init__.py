@@ -18,12 +18,13 @@ from classifier.pipeline import Pipeline
 from classifier.registry import load_model
 from classifier.rules import Policy
 from classifier.signals import Lexicon, extract_signals
-from classifier.types import LABELS, Author, Note, ProductTag, Reason, Signal, Verdict
+from classifier.types import LABELS, Author, Comment, Note, ProductTag, Reason, Signal, Verdict
 
 __all__ = [
     "LABELS",
     "Author",
     "Classifier",
+    "Comment",
     "FormatError",
     "InputError",
     "Lexicon",

@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="")
     p.add_argument("--sponsor-flag", action="store_true")
     p.add_argument("--account-type", choices=["personal", "creator", "enterprise"], default="personal")
+    p.add_argument("--bio", help="the author's profile bio (简介)")
+    p.add_argument("--comment", action="append", default=[], help="a commenter's comment (repeatable)")
+    p.add_argument("--author-reply", action="append", default=[],
+                   help="a comment by the note's author (repeatable; after the --comment ones)")
     _model_args(p)
     p.set_defaults(run=_run_check)
 
@@ -220,11 +224,13 @@ def _ignored_line(ignored: Counter[str], shown: int = 10) -> str:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    from classifier.types import Author, Note
+    from classifier.types import Author, Comment, Note
 
     pipeline = _load_pipeline(args)
+    comments = [*((text, False) for text in args.comment), *((text, True) for text in args.author_reply)]
     note = Note(id="cli", title=args.title, text=args.text, sponsor_flag=args.sponsor_flag,
-                author=Author(account_type=args.account_type))
+                author=Author(account_type=args.account_type, bio=args.bio),
+                comments=tuple(Comment(f"c{i}", text, is_author=mine) for i, (text, mine) in enumerate(comments)))
     print(json.dumps(pipeline(note).to_dict(), ensure_ascii=False, indent=2))
     return EXIT_OK
 

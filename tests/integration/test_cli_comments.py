@@ -90,3 +90,12 @@ def test_cli_comments_resume_does_not_repeat_comment_errors(tmp_path: Path) -> N
     assert score(notes, "--comments", comments, "-o", out, "--resume", "--batch-size", "1") == 0
     assert [v["id"] for v in read_jsonl(out)] == ["m1", "m2", "m3"]
     assert len(read_jsonl(tmp_path / "v.errors.jsonl")) == 3
+
+
+def test_cli_check_takes_replies_and_bio(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", BLAND, "--comment", "求链接", "--author-reply", "已私"]) == 0
+    v = json.loads(capsys.readouterr().out)
+    assert v["label"] == "undisclosed_ad"
+    assert any(r["field"] == "comments[1]" for r in v["reasons"])
+    assert main(["check", BLAND, "--bio", "商务合作 a@b.com"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] == "sharing"
