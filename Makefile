@@ -14,7 +14,7 @@ ONNX   := $(SHIPPED)/encoder/model.int8.onnx
 $(BIN)/notecheck: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[base,dev,ray]'
+	$(BIN)/pip install --quiet -e '.[base,dev,ray,images]'
 	touch $@
 
 setup: $(BIN)/notecheck

@@ -30,11 +30,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
 from classifier.comments import comments_from_value, mark_author
 from classifier.errors import InputError
-from classifier.types import ACCOUNT_TYPES, AccountType, Author, Note, ProductTag
+from classifier.types import ACCOUNT_TYPES, AccountType, Author, Note, Picture, ProductTag
 from classifier.values import parse_bool as _parse_bool
 from classifier.values import parse_count
 from classifier.values import parse_time as _parse_time
@@ -195,10 +196,17 @@ def _each_mapping(value: Any, *, field: str, row: int | None,
 # ----------------------------------------------------------------------------- the note
 
 
+READ_PICTURES: ContextVar[bool] = ContextVar("READ_PICTURES", default=False)
+"""Whether :func:`note_from_dict` reads ``images``/``image_list`` (``notecheck score --images``
+sets it for its run); off, they are ignored fields, as before pictures were read."""
+PICTURE_FIELDS = frozenset({"images", "image_list"})
+
+
 def unknown_fields(d: Mapping[str, Any]) -> tuple[str, ...]:
     """The top-level fields of record ``d`` that :func:`note_from_dict` ignores (a ``label``, a
     crawler's ``ip_location``), in the record's order."""
-    return tuple(str(k) for k in d if k not in NOTE_FIELDS)
+    known = NOTE_FIELDS | PICTURE_FIELDS if READ_PICTURES.get() else NOTE_FIELDS
+    return tuple(str(k) for k in d if k not in known)
 
 
 def note_from_dict(d: Mapping[str, Any], *, row: int | None = None,
@@ -256,7 +264,51 @@ def note_from_dict(d: Mapping[str, Any], *, row: int | None = None,
         shares=_count(d, interact, ("shares", "share_count"), row),
         views=_count(d, interact, ("views", "view_count"), row),
         comments=comments,
+        images=(pictures_from_value(*_first(d, ("images", "image_list")), row=row)
+                if READ_PICTURES.get() else ()),
     )
+
+
+MAX_PICTURES = 50
+"""The most pictures one note may carry (the platform allows 18)."""
+
+
+def pictures_from_value(key: str, value: Any, *, row: int | None = None) -> tuple[Picture, ...]:
+    """A note's pictures from ``images`` (a list of local paths, URLs or objects with ``path``
+    and/or ``url`` and an optional ``ocr_text``) or MediaCrawler's ``image_list`` (URLs joined by
+    commas, or a list). A string starting with ``http://`` or ``https://`` is a URL, any other a
+    path. Nothing is read or fetched here (see :mod:`classifier.pictures`)."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise _type_error(key, value, "a list of paths, URLs or {path, url, ocr_text} objects "
+                          "(or URLs joined by commas)", row)
+    if len(value) > MAX_PICTURES:
+        raise InputError(f"{key} has {len(value)} pictures, more than {MAX_PICTURES}; keep the "
+                         f"note's own pictures", field=key, row=row)
+    out = []
+    for i, item in enumerate(value):
+        name = f"images[{i}]"
+        if isinstance(item, str):
+            ref = item.strip()
+            if not ref:
+                raise InputError("an empty picture reference; give a path or a URL",
+                                 field=name, row=row)
+            web = ref.lower().startswith(("http://", "https://"))
+            out.append(Picture(url=ref) if web else Picture(path=ref))
+            continue
+        if not isinstance(item, Mapping):
+            raise _type_error(name, item, "a path, a URL or an object {path, url, ocr_text}", row)
+        path = _optional_str(item.get("path"), field=f"{name}.path", row=row)
+        url = _optional_str(item.get("url"), field=f"{name}.url", row=row)
+        ocr = _optional_str(item.get("ocr_text"), field=f"{name}.ocr_text", row=row)
+        if not path and not url and ocr is None:
+            raise InputError("a picture object needs 'path', 'url' or 'ocr_text'", field=name,
+                             row=row)
+        out.append(Picture(path=path or None, url=url or None, ocr_text=ocr))
+    return tuple(out)
 
 
 def _note_id(d: Mapping[str, Any], row: int | None) -> str:

@@ -17,7 +17,8 @@ Conditions (JSON objects, nested freely)::
     {"all": [...]}, {"any": [...]}, {"not": {...}}
 
 A signal condition's ``field``: ``title``, ``text``, ``comments`` (any comment), ``author_comments``
-(the comments written by the note's author), ``author.bio``; without one, the note's own words
+(the comments written by the note's author), ``author.bio``, ``images`` (any picture's text or QR
+code, read with ``--images``); without one, the note's own words
 (``title`` and ``text``), as before comments and the bio were read.
 
 Note facts: ``sponsor_flag``, ``author.account_type``, ``author.has_store``, ``author.followers``,
@@ -52,7 +53,7 @@ SIGNAL_KINDS = frozenset(
     {"disclosure", "counter_claim", "diversion", "price", "hard_sell", "channel", "absolute",
      "efficacy", "vertical", "selling", "object", "mention", "topic", "inquiry", "business"}
 )
-SIGNAL_FIELDS = ("title", "text", "comments", "author_comments", "author.bio")
+SIGNAL_FIELDS = ("title", "text", "comments", "author_comments", "author.bio", "images")
 """Where a signal condition may look (see the module docstring); none given: title and text."""
 NOTE_FACTS = frozenset(
     {"sponsor_flag", "author.account_type", "author.has_store", "author.followers",
@@ -68,7 +69,7 @@ class _Strict(BaseModel):
 class SignalCond(_Strict):
     signal: str
     min: int = Field(default=1, ge=1)
-    field: Literal["title", "text", "comments", "author_comments", "author.bio"] | None = None
+    field: Literal["title", "text", "comments", "author_comments", "author.bio", "images"] | None = None
 
     @model_validator(mode="after")
     def _known_kind(self) -> SignalCond:
@@ -371,7 +372,7 @@ def _check(cond: Condition, facts: Facts, rule_id: str) -> tuple[bool, list[Reas
     return not ok, []
 
 
-_CONTEXT_FIELDS = frozenset({"comments", "author_comments", "author.bio"})
+_CONTEXT_FIELDS = frozenset({"comments", "author_comments", "author.bio", "images"})
 
 
 def needs_context(cond: Condition) -> bool:
@@ -393,6 +394,8 @@ def _in_field(note: Note, s: Signal, where: str | None) -> bool:
         return s.field.startswith("comments[")
     if where == "author_comments":
         return s.field.startswith("comments[") and by_author(note, s.field)
+    if where == "images":
+        return s.field.startswith("images[")
     return s.field == where
 
 

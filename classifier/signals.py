@@ -50,7 +50,7 @@ from classifier.folds import Fold, Row, parse_folds, read_lexicon_document, row_
 from classifier.normalize import normalize
 from classifier.patterns import FLAGS, MATCH_TIMEOUT_S, Deadline, Regex, compile_pattern
 from classifier.types import Field as NoteField
-from classifier.types import Note, Signal
+from classifier.types import Note, Picture, Signal
 
 __all__ = [
     "AREAS",
@@ -65,6 +65,8 @@ __all__ = [
     "default_lexicon",
     "extract_signals",
     "field_text",
+    "picture_text",
+    "qr_target",
 ]
 
 LEXICON_KINDS: tuple[str, ...] = (
@@ -75,8 +77,8 @@ STRUCTURAL_KINDS: tuple[str, ...] = ("mention", "topic")
 MENTION_ENTRY = "MENTION"
 TOPIC_ENTRY = "TOPIC"
 Boundary = Literal["none", "word"]
-Area = Literal["title", "text", "comments", "author.bio"]
-AREAS: tuple[Area, ...] = ("title", "text", "comments", "author.bio")
+Area = Literal["title", "text", "comments", "author.bio", "images"]
+AREAS: tuple[Area, ...] = ("title", "text", "comments", "author.bio", "images")
 """Where lexicon entries may apply (an entry's ``fields``; default: all of them)."""
 
 _FIELDS: tuple[Literal["title", "text"], ...] = ("title", "text")
@@ -319,16 +321,71 @@ def extract_signals(note: Note, lexicon: Lexicon) -> tuple[Signal, ...]:
             out.extend(_scan(comment.text, f"comments[{i}]", lexicon, "comments"))
     if note.author.bio:
         out.extend(_scan(note.author.bio, "author.bio", lexicon, "author.bio"))
+    for i, picture in enumerate(note.images):
+        seen = picture_text(picture)
+        if seen:
+            where = f"images[{i}]"
+            out.extend(s for s in _scan(seen, where, lexicon, "images")
+                       if s.kind not in STRUCTURAL_KINDS)
+            out.extend(_qr_signals(seen, where, picture))
     return tuple(out)
+
+
+QR_ENTRY = "QR-CODE"
+"""The entry id of a decoded QR code's diversion signal (its text names the kind of target)."""
+
+
+def qr_target(payload: str) -> str:
+    """The kind of target a QR code leads to: ``WeChat contact``, ``WeChat group``, ``shop``,
+    ``URL`` or ``other``."""
+    p = payload.strip().lower()
+    if p.startswith(("https://u.wechat.com/", "http://u.wechat.com/", "wxp://")) or \
+            "weixin.qq.com/r/" in p:
+        return "WeChat contact"
+    if "weixin.qq.com/g/" in p:
+        return "WeChat group"
+    shops = ("taobao.com", "tmall.com", "jd.com", "yangkeduo.com", "pinduoduo.com", "weidian.com",
+             "youzan.com", "tb.cn", "xiaohongshu.com/goods")
+    if any(s in p for s in shops):
+        return "shop"
+    if p.startswith(("http://", "https://")):
+        return "URL"
+    return "other"
+
+
+def qr_line(payload: str) -> str:
+    """How a decoded QR code appears in its picture's field text."""
+    return f"[QR code, {qr_target(payload)}: {payload}]"
+
+
+def picture_text(picture: Picture) -> str:
+    """A picture's field text: its OCR text, then one line per decoded QR code (:func:`qr_line`)."""
+    return "\n".join([*([picture.ocr_text] if picture.ocr_text else []),
+                      *(qr_line(p) for p in picture.qr)])
+
+
+def _qr_signals(raw: str, name: NoteField, picture: Picture) -> list[Signal]:
+    out = []
+    pos = 0
+    for payload in picture.qr:
+        line = qr_line(payload)
+        start = raw.find(line, pos)
+        out.append(Signal("diversion", QR_ENTRY, line, name, start, start + len(line)))
+        pos = start + len(line)
+    return out
 
 
 def field_text(note: Note, name: NoteField) -> str:
     """The string a signal's or reason's offsets index: ``title``, ``text``, ``comments[i]``
-    (the comment's text) or ``author.bio``."""
+    (the comment's text), ``author.bio`` or ``images[i]`` (:func:`picture_text`)."""
     if name in ("title", "text"):
         return str(getattr(note, name))
     if name == "author.bio":
         return note.author.bio or ""
+    if name.startswith("images[") and name.endswith("]") and name[7:-1].isdigit():
+        if int(name[7:-1]) < len(note.images):
+            return picture_text(note.images[int(name[7:-1])])
+        raise KeyError(f"no field {name!r} in note {note.id}")
     index = comment_index(name)
     if index is None or index >= len(note.comments):
         raise KeyError(f"no field {name!r} in note {note.id}")

@@ -60,11 +60,25 @@ class Comment:
 
 
 @dataclass(frozen=True)
+class Picture:
+    """One picture of a note: a local ``path`` or a ``url`` (at least one), the text in it
+    (``ocr_text``: given with the note, or read by OCR) and the QR codes decoded from it (``qr``:
+    their payloads). ``ocr_text`` None: not read yet."""
+
+    path: str | None = None
+    url: str | None = None
+    ocr_text: str | None = None
+    qr: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Note:
     """The canonical note. ``text`` is the body; offsets in reasons point into ``title``, ``text``,
     a comment's text (``comments[i]``) or the author's bio (``author.bio``). ``comment_count`` is
-    the platform's count; ``comments`` the comments at hand (often fewer). ``images`` is kept for
-    the pictures (paths or URLs), which nothing reads yet."""
+    the platform's count; ``comments`` the comments at hand (often fewer). ``images`` are the
+    pictures (:class:`Picture`); their text is read only on request (``notecheck score --images``,
+    :mod:`classifier.pictures`), and a reason's field ``images[i]`` points into
+    :func:`classifier.signals.field_text` of that picture (its OCR text, then its QR codes)."""
 
     id: str
     title: str = ""
@@ -81,7 +95,7 @@ class Note:
     shares: int | None = None
     views: int | None = None
     comments: tuple[Comment, ...] = ()
-    images: tuple[str, ...] = ()
+    images: tuple[Picture, ...] = ()
 
 
 @dataclass(frozen=True)

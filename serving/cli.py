@@ -59,6 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--comments", type=Path,
                    help="a comment export joined to the notes by note_id (MediaCrawler's "
                         "comments JSONL/JSON/CSV); bad comment rows go to the errors file")
+    p.add_argument("--images", action="store_true",
+                   help="read the notes' pictures (OCR text and QR codes; needs the 'images' "
+                        "extra and --image-root); a picture that cannot be read makes its note an "
+                        "error row naming images[i]")
+    p.add_argument("--image-root", type=Path,
+                   help="with --images: the folder picture paths are under; others are refused")
+    p.add_argument("--image-cache", type=Path,
+                   help="with --images: a folder caching each picture's text by its hash")
+    p.add_argument("--fetch-images", action="store_true",
+                   help="not built yet: URLs are never fetched (refused with what to do instead)")
     p.add_argument("--format", dest="fmt", choices=["jsonl", "json", "csv", "parquet"],
                    help="input format (default: detected)")
     p.add_argument("--resume", action="store_true",
@@ -119,6 +129,10 @@ def _run_score(args: argparse.Namespace) -> int:
     from serving.batch.local import score_file
 
     if args.engine == "ray":
+        if args.images:
+            print("notecheck: error: --images is not read on the ray engine yet; score with "
+                  "--engine local", file=sys.stderr)
+            return EXIT_USAGE
         if args.comments is not None:
             print("notecheck: error: --comments is not joined on the ray engine yet; score with "
                   "--engine local, or give each note its comments in its record ('comments': [...])",
@@ -128,6 +142,24 @@ def _run_score(args: argparse.Namespace) -> int:
     if args.address is not None:
         print("notecheck: error: --address needs --engine ray", file=sys.stderr)
         return EXIT_USAGE
+    if args.fetch_images:
+        print("notecheck: error: --fetch-images is not built yet: URLs are never fetched; give the "
+              "pictures as local paths under --image-root, or their text as 'ocr_text'",
+              file=sys.stderr)
+        return EXIT_USAGE
+    pictures = None
+    if args.images:
+        from classifier.pictures import PictureReader
+
+        if args.image_root is None:
+            print("notecheck: error: --images needs --image-root DIR (the folder the pictures' "
+                  "paths are under; others are refused)", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            pictures = PictureReader(args.image_root, cache_dir=args.image_cache)
+        except ValueError as exc:
+            print(f"notecheck: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     for name, path in (("input", args.input), ("comments", args.comments)):
         if path is not None and not Path(path).exists():
             print(f"notecheck: error: {name} {str(path)!r} does not exist", file=sys.stderr)
@@ -137,7 +169,7 @@ def _run_score(args: argparse.Namespace) -> int:
         summary = score_file(
             pipeline, Path(args.input), args.output, errors=args.errors, fmt=args.fmt, resume=args.resume,
             batch_size=args.batch_size, limit=args.limit, progress=not args.no_progress,
-            max_chars=args.max_chars, comments=args.comments,
+            max_chars=args.max_chars, comments=args.comments, pictures=pictures,
         )
     except ValueError as exc:
         print(f"notecheck: error: {exc}", file=sys.stderr)

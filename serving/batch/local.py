@@ -28,7 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from classifier.comments import MAX_COMMENTS, CommentFile, mark_author, read_comment_file
+from classifier.errors import InputError
 from classifier.formats import Record, RowError, count_records, detect_format, read_records
+from classifier.notes import READ_PICTURES
+from classifier.pictures import PictureReader
 from classifier.pipeline import Pipeline
 from classifier.types import Note, Verdict
 from serving.batch.checkpoint import BatchIOError, RunFiles, progress_path, write_line
@@ -139,9 +142,12 @@ def score_file(
     max_chars: int = 100_000,
     on_batch: Callable[[Summary], None] | None = None,
     comments: Path | None = None,
+    pictures: PictureReader | None = None,
 ) -> Summary:
     """Score ``input_path`` into ``output``; see the module docstring for the guarantees.
-    ``comments`` names a comment export joined to the notes by ``note_id``.
+    ``comments`` names a comment export joined to the notes by ``note_id``; ``pictures`` reads
+    the notes' pictures (``--images``; a picture it refuses makes the note an error row naming
+    ``images[i]``).
 
     ``limit`` stops after that many records (this run), leaving a checkpoint to resume from.
     Raises ``FormatError`` when the input cannot be read at all, ``ValueError`` when a resume is
@@ -153,12 +159,15 @@ def score_file(
     files = RunFiles(output, errors, input_path, engine="local", in_place=True)
     summary = Summary(output=str(output), errors=str(errors))
     joined = read_comment_file(Path(comments), max_chars=max_chars) if comments is not None else None
+    token = READ_PICTURES.set(pictures is not None)
     try:
         _score_file(pipeline, input_path, fmt, files, summary, resume=resume,
                     batch_size=batch_size, limit=limit, progress=progress, max_chars=max_chars,
-                    on_batch=on_batch, joined=joined)
+                    on_batch=on_batch, joined=joined, pictures=pictures)
     except OSError as e:
         raise files.io_error(e) from e
+    finally:
+        READ_PICTURES.reset(token)
     return summary
 
 
@@ -166,6 +175,7 @@ def _score_file(
     pipeline: Pipeline, input_path: Path, fmt: str, files: RunFiles, summary: Summary, *,
     resume: bool, batch_size: int, limit: int | None, progress: bool, max_chars: int,
     on_batch: Callable[[Summary], None] | None, joined: CommentFile | None = None,
+    pictures: PictureReader | None = None,
 ) -> None:
     state = files.begin(resume)
     start_row = int(state["row"]) if state is not None else 0
@@ -192,6 +202,8 @@ def _score_file(
         for batch in _batches(records, start_row, batch_size, limit):
             if joined is not None:
                 batch = join_comments(batch, joined, summary.comments)
+            if pictures is not None:
+                batch = read_pictures(batch, pictures)
             verdicts, row_errors = score_records(pipeline, batch)
             for _, verdict in verdicts:
                 write_line(out_f, verdict.to_dict())
@@ -227,6 +239,22 @@ def join_comments(batch: list[Record], joined: CommentFile, counts: dict[str, in
             counts["unmatched"] -= rows
             comments = mark_author((rec.note.comments + extra)[:MAX_COMMENTS], rec.note.author.id)
             rec = replace(rec, note=replace(rec.note, comments=comments))
+        out.append(rec)
+    return out
+
+
+def read_pictures(batch: list[Record], pictures: PictureReader) -> list[Record]:
+    """The batch with each note's pictures read; a note with a picture that cannot be read
+    becomes an error record (its field ``images[i]``, the reason, the note id)."""
+    out = []
+    for rec in batch:
+        note = rec.note
+        if note is not None and note.images:
+            try:
+                rec = replace(rec, note=pictures.read(note))
+            except InputError as e:
+                rec = replace(rec, note=None, error=RowError(row=rec.row, field=e.field,
+                                                             reason=e.reason, raw=note.id))
         out.append(rec)
     return out
 

@@ -173,6 +173,8 @@ CONTEXT_CASES = [
     ("R16-BIO-CONTACT-UNDISCLOSED", BIO, [csig("diversion", "author.bio"), csig("business", "author.bio")], False),
     ("R17-COMMERCIAL-CREATOR", BIO, [csig("business", "author.bio")], True),
     ("R17-COMMERCIAL-CREATOR", BIO, [csig("business", "text")], False),
+    ("R18-PICTURE-DIVERSION", BIO, [csig("diversion", "images[0]")], True),
+    ("R18-PICTURE-DIVERSION", BIO, [csig("diversion", "images[0]"), csig("disclosure", "text")], False),
 ]
 
 

@@ -1,0 +1,128 @@
+"""Reading a note's pictures: the text in them (OCR) and their QR codes, opt-in.
+
+``notecheck score --images --image-root DIR`` reads each picture that is a local path under
+``DIR``: its text by OCR with RapidOCR (``rapidocr-onnxruntime``, whose PP-OCR models ship inside
+the package: nothing is downloaded at run time) and its QR codes with OpenCV. A picture given with
+``ocr_text`` is used as is (no OCR run; its QR codes are still decoded when its file is at hand).
+URLs are never fetched here (``--fetch-images`` is not built): a URL-only picture without
+``ocr_text`` is refused, as is a path outside the root, and the refusal names ``images[i]``.
+
+Results are cached by the SHA-256 of the picture's bytes, in memory and, given ``cache_dir``, one
+small JSON file per picture. The engine loads once per :class:`PictureReader`. Needs the ``images``
+extra (``pip install 'notecheck[images]'``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from classifier.errors import InputError
+from classifier.types import Note, Picture
+
+__all__ = ["MAX_PICTURE_BYTES", "PictureReader"]
+
+MAX_PICTURE_BYTES = 20 * 1024 * 1024
+"""The largest picture file read (bytes)."""
+
+
+class PictureReader:
+    """Fills each picture's ``ocr_text`` and ``qr`` (see module doc)."""
+
+    def __init__(self, root: Path | str, *, cache_dir: Path | str | None = None) -> None:
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise ValueError(f"the image root {str(root)!r} is not a folder; give --image-root "
+                             f"the folder the notes' picture paths are under")
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._memory: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._engine: Any = None
+        self._lock = threading.Lock()
+
+    def read(self, note: Note) -> Note:
+        """``note`` with its pictures read. Raises :class:`InputError` (field ``images[i]``) for a
+        picture that cannot be read: outside the root, missing, not an image, a URL."""
+        if not note.images:
+            return note
+        return replace(note, images=tuple(self._picture(p, f"images[{i}]")
+                                          for i, p in enumerate(note.images)))
+
+    def _picture(self, picture: Picture, name: str) -> Picture:
+        if picture.path is None:
+            if picture.ocr_text is not None:
+                return picture
+            raise InputError(f"the picture is a URL ({picture.url}); URLs are not fetched "
+                             f"(--fetch-images is not built yet): give a local path under the "
+                             f"image root or the picture's 'ocr_text'", field=name)
+        path = self._resolve(picture.path, name)
+        data = path.read_bytes()
+        key = hashlib.sha256(data).hexdigest()
+        text, qr = self._cached(key, data, name, ocr=picture.ocr_text is None)
+        return replace(picture, ocr_text=picture.ocr_text if picture.ocr_text is not None else text,
+                       qr=qr)
+
+    def _resolve(self, ref: str, name: str) -> Path:
+        raw = Path(ref)
+        path = (raw if raw.is_absolute() else self.root / raw).resolve()
+        if not path.is_relative_to(self.root):
+            raise InputError(f"the picture path {ref!r} is outside the image root {str(self.root)!r}; "
+                             f"only pictures under --image-root are read", field=name)
+        if not path.is_file():
+            raise InputError(f"no picture file at {ref!r} under the image root {str(self.root)!r}",
+                             field=name)
+        size = path.stat().st_size
+        if size > MAX_PICTURE_BYTES:
+            raise InputError(f"the picture {ref!r} is {size:,} bytes, more than "
+                             f"{MAX_PICTURE_BYTES:,}; shrink it", field=name)
+        return path
+
+    def _cached(self, key: str, data: bytes, name: str, *, ocr: bool) -> tuple[str, tuple[str, ...]]:
+        hit = self._memory.get(key)
+        disk = self.cache_dir / f"{key}.json" if self.cache_dir is not None else None
+        if hit is None and disk is not None and disk.is_file():
+            saved = json.loads(disk.read_text(encoding="utf-8"))
+            hit = (str(saved["text"]), tuple(str(q) for q in saved["qr"]))
+        if hit is None:
+            image = _decode(data, name)
+            hit = (self._ocr(image) if ocr else "", _qr_codes(image))
+            if ocr and disk is not None:
+                disk.parent.mkdir(parents=True, exist_ok=True)
+                disk.write_text(json.dumps({"text": hit[0], "qr": list(hit[1])}, ensure_ascii=False),
+                                encoding="utf-8")
+        if ocr:
+            self._memory[key] = hit
+        return hit
+
+    def _ocr(self, image: Any) -> str:
+        with self._lock:
+            if self._engine is None:
+                from rapidocr_onnxruntime import RapidOCR
+
+                self._engine = RapidOCR()
+            result, _ = self._engine(image)
+        return "\n".join(str(line[1]) for line in result or ())
+
+
+def _decode(data: bytes, name: str) -> Any:
+    import cv2
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError("the picture file is not an image OpenCV can read (PNG, JPEG, WebP ...)",
+                         field=name)
+    return image
+
+
+def _qr_codes(image: Any) -> tuple[str, ...]:
+    import cv2
+
+    try:
+        ok, payloads, _, _ = cv2.QRCodeDetector().detectAndDecodeMulti(image)
+    except cv2.error:
+        return ()
+    return tuple(str(p) for p in payloads if p) if ok else ()

@@ -1,0 +1,161 @@
+"""Pictures (``--images``): OCR text and QR codes as fields ``images[i]``. The pictures are made
+here with Pillow in Debian's WenQuanYi font and with ``qrcode``; the OCR engine loads once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import qrcode
+from PIL import Image, ImageDraw, ImageFont
+
+from classifier.errors import InputError
+from classifier.notes import READ_PICTURES, note_from_dict, unknown_fields
+from classifier.pictures import PictureReader
+from classifier.pipeline import Pipeline
+from classifier.signals import Lexicon, extract_signals, field_text, qr_target
+from classifier.types import Picture
+from serving.cli import main
+
+FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+BLAND = {"id": "p1", "title": "周末露营", "text": "天气很好，和朋友去湖边露营，拍了很多照片。"}
+
+
+@pytest.fixture(autouse=True)
+def _read_pictures() -> Iterator[None]:
+    """The reader takes pictures only when asked (``--images`` sets this for its run)."""
+    token = READ_PICTURES.set(True)
+    yield
+    READ_PICTURES.reset(token)
+
+
+@pytest.fixture(scope="session")
+def pictures(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not FONT.is_file():
+        pytest.fail(f"the CJK test font is missing at {FONT}: apt-get install fonts-wqy-microhei")
+    root = tmp_path_factory.mktemp("pictures")
+    font = ImageFont.truetype(str(FONT), 36)
+    for name, text in (("contact.png", "加V: abc12345"), ("plain.png", "湖边的日落")):
+        im = Image.new("RGB", (420, 90), "white")
+        ImageDraw.Draw(im).text((16, 20), text, font=font, fill="black")
+        im.save(root / name)
+    qrcode.make("https://u.wechat.com/EabcDEF123").save(root / "wechat_qr.png")
+    qrcode.make("https://weixin.qq.com/g/AbCdEf").save(root / "group_qr.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def reader(pictures: Path) -> PictureReader:
+    return PictureReader(pictures)
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    return Pipeline.load()
+
+
+def test_pictures_reader_paths_urls_objects_and_image_list() -> None:
+    note = note_from_dict({**BLAND, "images": ["a.png", "https://x.test/b.jpg",
+                                               {"url": "https://x.test/c.jpg", "ocr_text": "加V"}]})
+    assert note.images == (Picture(path="a.png"), Picture(url="https://x.test/b.jpg"),
+                           Picture(url="https://x.test/c.jpg", ocr_text="加V"))
+    crawled = note_from_dict({**BLAND, "image_list": "https://x.test/1.jpg,https://x.test/2.jpg"})
+    assert [p.url for p in crawled.images] == ["https://x.test/1.jpg", "https://x.test/2.jpg"]
+    with pytest.raises(InputError) as err:
+        note_from_dict({**BLAND, "images": [3]})
+    assert err.value.field == "images[0]"
+
+
+def test_pictures_not_read_unless_asked() -> None:
+    record = {**BLAND, "images": [{"ocr_text": "加V: abc12345"}, 3], "image_list": "x"}
+    token = READ_PICTURES.set(False)
+    try:
+        assert note_from_dict(record).images == ()
+        assert unknown_fields(record) == ("images", "image_list")
+    finally:
+        READ_PICTURES.reset(token)
+    assert unknown_fields(record) == ()
+
+
+def test_pictures_ocr_text_becomes_field_with_offsets(reader: PictureReader) -> None:
+    note = reader.read(note_from_dict({**BLAND, "images": ["contact.png"]}))
+    text = note.images[0].ocr_text or ""
+    assert "abc12345" in text
+    sigs = [s for s in extract_signals(note, Lexicon.load()) if s.field == "images[0]"]
+    div = [s for s in sigs if s.kind == "diversion"]
+    assert div, sigs
+    assert all(field_text(note, "images[0]")[s.start:s.end] == s.text for s in sigs)
+
+
+def test_pictures_qr_code_is_diversion_naming_the_target(reader: PictureReader) -> None:
+    note = reader.read(note_from_dict({**BLAND, "images": ["wechat_qr.png", "group_qr.png"]}))
+    assert note.images[0].qr == ("https://u.wechat.com/EabcDEF123",)
+    sigs = [s for s in extract_signals(note, Lexicon.load()) if s.entry == "QR-CODE"]
+    assert sigs[0].field == "images[0]" and "WeChat contact" in sigs[0].text
+    assert "WeChat group" in sigs[1].text and sigs[1].field == "images[1]"
+    assert qr_target("https://item.taobao.com/item.htm?id=1") == "shop"
+    assert qr_target("https://example.org/x") == "URL"
+
+
+def test_pictures_make_a_bland_note_an_undisclosed_ad(reader: PictureReader,
+                                                      pipeline: Pipeline) -> None:
+    assert pipeline(note_from_dict(BLAND)).label != "undisclosed_ad"
+    for name in ("contact.png", "wechat_qr.png"):
+        v = pipeline(reader.read(note_from_dict({**BLAND, "images": [name]})))
+        assert v.label == "undisclosed_ad", (name, v)
+        assert any(r.rule == "R18-PICTURE-DIVERSION" and r.field == "images[0]" for r in v.reasons)
+    plain = pipeline(reader.read(note_from_dict({**BLAND, "images": ["plain.png"]})))
+    assert plain.label != "undisclosed_ad"
+
+
+def test_pictures_given_ocr_text_is_used_as_is(pictures: Path) -> None:
+    fresh = PictureReader(pictures)
+    note = fresh.read(note_from_dict({**BLAND, "images": [{"path": "contact.png",
+                                                           "ocr_text": "湖边"}]}))
+    assert note.images[0].ocr_text == "湖边" and fresh._engine is None
+    assert fresh.read(note_from_dict({**BLAND, "images": [{"url": "https://x.test/a.jpg",
+                                                           "ocr_text": "x"}]})).images[0].ocr_text == "x"
+
+
+def test_pictures_cached_by_hash(pictures: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = PictureReader(pictures, cache_dir=cache)
+    text = first.read(note_from_dict({**BLAND, "images": ["plain.png"]})).images[0].ocr_text
+    (entry,) = cache.glob("*.json")
+    assert json.loads(entry.read_text(encoding="utf-8"))["text"] == text
+    again = PictureReader(pictures, cache_dir=cache)
+    assert again.read(note_from_dict({**BLAND, "images": ["plain.png"]})).images[0].ocr_text == text
+    assert again._engine is None  # from the cache, no OCR
+
+
+@pytest.mark.parametrize(("ref", "what"), [
+    ("../outside.png", "outside the image root"), ("/etc/hostname", "outside the image root"),
+    ("missing.png", "no picture file"), ("https://x.test/a.jpg", "not fetched"),
+])
+def test_pictures_refused_with_reason(reader: PictureReader, ref: str, what: str) -> None:
+    with pytest.raises(InputError, match=what) as err:
+        reader.read(note_from_dict({**BLAND, "images": ["plain.png", ref]}))
+    assert err.value.field == "images[1]"
+
+
+def test_pictures_score_cli_opt_in(pictures: Path, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.jsonl"
+    rows = [{**BLAND, "id": "a", "images": ["contact.png"]},
+            {**BLAND, "id": "b", "images": ["https://x.test/b.jpg"]}]
+    notes.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                     encoding="utf-8")
+    plain, read = tmp_path / "plain.jsonl", tmp_path / "read.jsonl"
+    assert main(["score", str(notes), "-o", str(plain), "--no-progress"]) == 0
+    labels = {v["id"]: v["label"] for v in map(json.loads, plain.read_text().splitlines())}
+    assert labels == {"a": "sharing", "b": "sharing"}  # without --images nothing is read
+    assert main(["score", str(notes), "-o", str(read), "--images", "--image-root", str(pictures),
+                 "--no-progress"]) == 0
+    (v,) = map(json.loads, read.read_text().splitlines())
+    assert v["id"] == "a" and v["label"] == "undisclosed_ad"
+    assert any(r["field"] == "images[0]" for r in v["reasons"])
+    (err,) = map(json.loads, (tmp_path / "read.errors.jsonl").read_text().splitlines())
+    assert err["field"] == "images[0]" and "not fetched" in err["reason"]
+    assert main(["score", str(notes), "-o", str(read), "--images", "--no-progress"]) == 2
+    assert main(["score", str(notes), "-o", str(read), "--fetch-images", "--no-progress"]) == 2
