@@ -14,7 +14,6 @@ extra (``pip install 'notecheck[images]'``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from dataclasses import replace
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from classifier.errors import InputError
+from classifier.model import file_sha256
 from classifier.types import Note, Picture
 
 __all__ = ["MAX_PICTURE_BYTES", "PictureReader"]
@@ -59,8 +59,8 @@ class PictureReader:
                              f"(--fetch-images is not built yet): give a local path under the "
                              f"image root or the picture's 'ocr_text'", field=name)
         path = self._resolve(picture.path, name)
+        key = file_sha256(path)
         data = path.read_bytes()
-        key = hashlib.sha256(data).hexdigest()
         text, qr = self._cached(key, data, name, ocr=picture.ocr_text is None)
         return replace(picture, ocr_text=picture.ocr_text if picture.ocr_text is not None else text,
                        qr=qr)
