@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from classifier.types import LABELS
+from training.evaluate import genuine_flagged
 
 PROVENANCE = """\
 - **Authored seed notes** (`training/data/seed_*.jsonl`): realistic Xiaohongshu-style notes written
@@ -70,21 +71,14 @@ def _lowo() -> dict[str, Any] | None:
     return json.loads(path.read_text("utf-8")) if path.is_file() else None
 
 
-def _flagged(m: dict[str, Any]) -> float:
-    genuine = m["per_class"]["sharing"]["support"]
-    return float(m["confusion"]["matrix"][0][1] / genuine) if genuine else 0.0
-
-
 def _confusion(name: str, m: dict[str, Any]) -> list[str]:
     pc = m["per_class"]
-    genuine = pc["sharing"]["support"]
-    row = m["confusion"]["matrix"][0]
     out = [f"`{name}` (rows: truth, columns: predicted):", "",
            "| truth \\ predicted | " + " | ".join(LABELS) + " |", "|---|---|---|---|"]
     for label, cells in zip(LABELS, m["confusion"]["matrix"], strict=True):
         out.append(f"| {label} ({sum(cells)}) | " + " | ".join(str(c) for c in cells) + " |")
-    if genuine:
-        out += ["", (f"Genuine notes labelled `undisclosed_ad`: {100 * row[1] / genuine:.1f}%; "
+    if pc["sharing"]["support"]:
+        out += ["", (f"Genuine notes labelled `undisclosed_ad`: {100 * genuine_flagged(m):.1f}%; "
                 f"`undisclosed_ad` recall {pc['undisclosed_ad']['recall']:.3f}.")]
     if "grounding" in m:
         g = m["grounding"]
@@ -181,7 +175,7 @@ def write_card(out: Path, meta: dict[str, Any], report: dict[str, Any]) -> None:
         for key in keys:
             if key in report and "combined_without_prior" in report[key]:
                 w, wo = report[key]["combined"], report[key]["combined_without_prior"]
-                lines.append(f"| {key} | {100 * _flagged(w):.1f}% | {100 * _flagged(wo):.1f}% | "
+                lines.append(f"| {key} | {100 * genuine_flagged(w):.1f}% | {100 * genuine_flagged(wo):.1f}% | "
                              f"{w['per_class']['undisclosed_ad']['recall']:.3f} | "
                              f"{wo['per_class']['undisclosed_ad']['recall']:.3f} |")
     if "heldout_reviews" in report:

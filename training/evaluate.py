@@ -106,6 +106,13 @@ def metrics(scored: Scored) -> dict[str, Any]:
     }
 
 
+def genuine_flagged(m: dict[str, Any]) -> float:
+    """The share of genuine (``sharing``) notes that a :func:`metrics` result labelled
+    ``undisclosed_ad`` (0 when the set has none)."""
+    genuine = m["per_class"]["sharing"]["support"]
+    return float(m["confusion"]["matrix"][0][1] / genuine) if genuine else 0.0
+
+
 def format_metrics(name: str, m: dict[str, Any]) -> str:
     lines = [f"== {name} (n={m['n']})"]
     lines.append(f"{'label':<16}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")

@@ -372,21 +372,16 @@ def tune_cascade(model_dir: Path, first: str, *, max_drop: float = 0.005, tau: f
     tau = float(chosen["tau"])
     idx = {id(x): i for i, x in enumerate(splits.test)}
     t1, t_fast, t_exact = probas(splits.test)
+    def three_paths(xs: Sequence[Any], p1: FloatArray, p_fast: FloatArray, p_exact: FloatArray) -> dict[str, Any]:
+        return {"exact": {"share_first": 0.0, **_split_metrics(exact.model, exact.policy, exact.lexicon, xs, p_exact)},
+                "int8": row(xs, p1, p_fast, 1.0), "fast": row(xs, p1, p_fast, tau)}
+
     test: dict[str, Any] = {}
     for name, xs in (("test", splits.test), ("test_authored", authored)):
         sel = np.array([idx[id(x)] for x in xs], dtype=int)
-        test[name] = {
-            "exact": {"share_first": 0.0, **_split_metrics(exact.model, exact.policy, exact.lexicon, xs, t_exact[sel])},
-            "int8": row(xs, t1[sel], t_fast[sel], 1.0),
-            "fast": row(xs, t1[sel], t_fast[sel], tau),
-        }
+        test[name] = three_paths(xs, t1[sel], t_fast[sel], t_exact[sel])
     for name, xs in eval_sets(recorded).items():  # evaluation only: reported, never used to choose
-        e1, e_fast, e_exact = probas(xs)
-        test[f"eval:{name}"] = {
-            "exact": {"share_first": 0.0, **_split_metrics(exact.model, exact.policy, exact.lexicon, xs, e_exact)},
-            "int8": row(xs, e1, e_fast, 1.0),
-            "fast": row(xs, e1, e_fast, tau),
-        }
+        test[f"eval:{name}"] = three_paths(xs, *probas(xs))
     result = {"first": first, "first_version": first_model.version, "second_version": fast.version,
               "tau": tau, "max_drop": max_drop, "tau_why": tau_why, "val": {"exact": base_val, "fast": chosen},
               "grid_val": grid, **test}

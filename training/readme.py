@@ -30,9 +30,10 @@ def _load(path: Path) -> Any:
 
 
 def _row(name: str, m: dict[str, Any]) -> str:
+    from training.evaluate import genuine_flagged
+
     pc = m["per_class"]
-    genuine = pc["sharing"]["support"]
-    flagged = m["confusion"]["matrix"][0][1] / genuine if genuine else 0.0
+    flagged = genuine_flagged(m)
     return (f"| {name} | {m['n']} | {m['macro_f1']:.3f} | {pc['undisclosed_ad']['f1']:.3f} | "
             f"{pc['undisclosed_ad']['recall']:.3f} | {pc['declared']['f1']:.3f} | {100 * flagged:.1f}% |")
 
