@@ -113,6 +113,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def bytes_sha256(data: bytes) -> str:
+    """Hex SHA-256 of bytes in memory (a fetched picture): the same digest as :func:`file_sha256`
+    of a file holding them."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def read_model_config(path: Path) -> dict[str, Any]:
     """Read and check ``notecheck.json`` of a model folder."""
     path = Path(path)

@@ -4,8 +4,12 @@
 ``DIR``: its text by OCR with RapidOCR (``rapidocr-onnxruntime``, whose PP-OCR models ship inside
 the package: nothing is downloaded at run time) and its QR codes with OpenCV. A picture given with
 ``ocr_text`` is used as is (no OCR run; its QR codes are still decoded when its file is at hand).
-URLs are never fetched here (``--fetch-images`` is not built): a URL-only picture without
-``ocr_text`` is refused, as is a path outside the root, and the refusal names ``images[i]``.
+A path outside the root is refused, naming ``images[i]``. A URL-only picture without ``ocr_text``
+is fetched only with a :class:`~classifier.fetch.PictureFetcher` (``--fetch-images``: public
+addresses only, timeouts, size and content-type limits; see :mod:`classifier.fetch`); without one
+it is refused. A fetch that is refused or fails leaves that picture unread and is reported by
+:meth:`PictureReader.read_reporting` (the batch engine writes it to the errors file and scores the
+note on the rest), or raised by :meth:`PictureReader.read`.
 
 Results are cached by the SHA-256 of the picture's bytes, in memory and, given ``cache_dir``, one
 small JSON file per picture. The engine loads once per :class:`PictureReader`. Needs the ``images``
@@ -21,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from classifier.errors import InputError
-from classifier.model import file_sha256
+from classifier.fetch import PictureFetcher, PictureFetchError
+from classifier.model import bytes_sha256, file_sha256
 from classifier.types import Note, Picture
 
 __all__ = ["MAX_PICTURE_BYTES", "PictureReader"]
@@ -33,11 +38,16 @@ MAX_PICTURE_BYTES = 20 * 1024 * 1024
 class PictureReader:
     """Fills each picture's ``ocr_text`` and ``qr`` (see module doc)."""
 
-    def __init__(self, root: Path | str, *, cache_dir: Path | str | None = None) -> None:
-        self.root = Path(root).resolve()
-        if not self.root.is_dir():
+    def __init__(self, root: Path | str | None, *, cache_dir: Path | str | None = None,
+                 fetcher: PictureFetcher | None = None) -> None:
+        self.root = Path(root).resolve() if root is not None else None
+        if root is not None and not Path(root).is_dir():
             raise ValueError(f"the image root {str(root)!r} is not a folder; give --image-root "
                              f"the folder the notes' picture paths are under")
+        if root is None and fetcher is None:
+            raise ValueError("a picture reader needs an image root (local paths), a fetcher "
+                             "(URLs), or both")
+        self.fetcher = fetcher
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._memory: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._engine: Any = None
@@ -46,18 +56,36 @@ class PictureReader:
     def read(self, note: Note) -> Note:
         """``note`` with its pictures read. Raises :class:`InputError` (field ``images[i]``) for a
         picture that cannot be read: outside the root, missing, not an image, a URL."""
+        read, failures = self.read_reporting(note)
+        if failures:
+            raise failures[0]
+        return read
+
+    def read_reporting(self, note: Note) -> tuple[Note, tuple[PictureFetchError, ...]]:
+        """``note`` with its pictures read, and the fetches that were refused or failed (those
+        pictures stay unread). Raises :class:`InputError` for any other unreadable picture."""
         if not note.images:
-            return note
-        return replace(note, images=tuple(self._picture(p, f"images[{i}]")
-                                          for i, p in enumerate(note.images)))
+            return note, ()
+        pictures, failures = [], []
+        for i, picture in enumerate(note.images):
+            try:
+                pictures.append(self._picture(picture, f"images[{i}]"))
+            except PictureFetchError as e:
+                pictures.append(picture)
+                failures.append(e)
+        return replace(note, images=tuple(pictures)), tuple(failures)
 
     def _picture(self, picture: Picture, name: str) -> Picture:
         if picture.path is None:
             if picture.ocr_text is not None:
                 return picture
-            raise InputError(f"the picture is a URL ({picture.url}); URLs are not fetched "
-                             f"(--fetch-images is not built yet): give a local path under the "
-                             f"image root or the picture's 'ocr_text'", field=name)
+            if self.fetcher is None:
+                raise InputError(f"the picture is a URL ({picture.url}); URLs are not fetched "
+                                 f"without --fetch-images: give that, a local path under the image "
+                                 f"root or the picture's 'ocr_text'", field=name)
+            data = self.fetcher.fetch(str(picture.url), field=name)
+            text, qr = self._cached(bytes_sha256(data), data, name, ocr=True)
+            return replace(picture, ocr_text=text, qr=qr)
         path = self._resolve(picture.path, name)
         key = file_sha256(path)
         data = path.read_bytes()
@@ -66,6 +94,9 @@ class PictureReader:
                        qr=qr)
 
     def _resolve(self, ref: str, name: str) -> Path:
+        if self.root is None:
+            raise InputError(f"the picture path {ref!r} is local, and no image root is set; only "
+                             f"pictures under a configured root are read", field=name)
         raw = Path(ref)
         path = (raw if raw.is_absolute() else self.root / raw).resolve()
         if not path.is_relative_to(self.root):

@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-cache", type=Path,
                    help="with --images: a folder caching each picture's text by its hash")
     p.add_argument("--fetch-images", action="store_true",
-                   help="not built yet: URLs are never fetched (refused with what to do instead)")
+                   help="with --images: fetch picture URLs (public addresses only, never file://, "
+                        "loopback or private ones; image/* only, size and time limits); a refused "
+                        "or failed fetch goes to the errors file and the note is scored on the rest")
     p.add_argument("--format", dest="fmt", choices=["jsonl", "json", "csv", "parquet"],
                    help="input format (default: detected)")
     p.add_argument("--resume", action="store_true",
@@ -103,8 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     from serving.http.app import add_serve_command
     from serving.report import add_report_command
     from training.cli import add_training_commands
+    from training.promote import add_promote_command
 
     add_training_commands(sub)
+    add_promote_command(sub)
     add_serve_command(sub)
     add_report_command(sub)
     return parser
@@ -142,21 +146,23 @@ def _run_score(args: argparse.Namespace) -> int:
     if args.address is not None:
         print("notecheck: error: --address needs --engine ray", file=sys.stderr)
         return EXIT_USAGE
-    if args.fetch_images:
-        print("notecheck: error: --fetch-images is not built yet: URLs are never fetched; give the "
-              "pictures as local paths under --image-root, or their text as 'ocr_text'",
+    if args.fetch_images and not args.images:
+        print("notecheck: error: --fetch-images needs --images (pictures are read only when asked)",
               file=sys.stderr)
         return EXIT_USAGE
     pictures = None
     if args.images:
+        from classifier.fetch import PictureFetcher
         from classifier.pictures import PictureReader
 
-        if args.image_root is None:
+        if args.image_root is None and not args.fetch_images:
             print("notecheck: error: --images needs --image-root DIR (the folder the pictures' "
-                  "paths are under; others are refused)", file=sys.stderr)
+                  "paths are under; others are refused) or --fetch-images (picture URLs)",
+                  file=sys.stderr)
             return EXIT_USAGE
         try:
-            pictures = PictureReader(args.image_root, cache_dir=args.image_cache)
+            pictures = PictureReader(args.image_root, cache_dir=args.image_cache,
+                                     fetcher=PictureFetcher() if args.fetch_images else None)
         except ValueError as exc:
             print(f"notecheck: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -240,8 +246,12 @@ def format_summary(summary, model_version: str, policy_version: str) -> str:  # 
     if c:
         lines.append(f"comment rows {c['rows']}: joined {c['joined']}, failed {c['failed']} (in the "
                      f"errors file), matching no note {c['unmatched']}")
+    unfetched = getattr(summary, "picture_failures", 0)
+    if unfetched:
+        lines.append(f"pictures not fetched {unfetched} (in the errors file; their notes were "
+                     f"scored on the rest)")
     lines.append(f"verdicts -> {summary.output}")
-    failed = summary.failed + (c or {}).get("failed", 0)
+    failed = summary.failed + (c or {}).get("failed", 0) + unfetched
     lines.append(f"errors   -> {summary.errors}" + ("" if failed else " (none)"))
     return "\n".join(lines)
 

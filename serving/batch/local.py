@@ -15,6 +15,13 @@ with its ``note_id``) to the notes by id: a note's comments are those of its rec
 file's. Every comment row is accounted for in the summary: joined to a note, an error line in the
 errors file (``source: "comments"``, its row, field and reason; written once, not again on resume),
 or counted as matching no note of the dump.
+
+``pictures`` reads the notes' pictures (``--images``). A picture that cannot be read (outside the
+image root, missing, not an image) makes its note an error row naming ``images[i]``; a picture
+URL whose fetch (``--fetch-images``) is refused or fails is written to the errors file
+(``source: "images"``, the row, field ``images[i]``, the reason, ``"scored": true``) and the note is
+scored on the rest (its text and the pictures that were read); the summary counts these lines in
+``picture_failures``.
 """
 
 from __future__ import annotations
@@ -64,6 +71,8 @@ class Summary:
     comments: dict[str, int] = field(default_factory=dict)
     """With a comment file: its ``rows``, and how many were ``joined`` to a note, ``failed`` (in
     the errors file) or ``unmatched`` (their note is not in the dump)."""
+    picture_failures: int = 0
+    """Picture fetches refused or failed (each a line in the errors file; the note was scored)."""
 
     @property
     def total(self) -> int:
@@ -83,6 +92,7 @@ class Summary:
             "ignored_fields": dict(self.ignored_fields.most_common()),
             "versions": list(self.versions) if self.versions else None,
             **({"comments": dict(self.comments)} if self.comments else {}),
+            **({"picture_failures": self.picture_failures} if self.picture_failures else {}),
         }
 
     def check_versions(self, versions: tuple[str, str]) -> None:
@@ -102,6 +112,7 @@ class Summary:
         self.decisions.update({_pair(k): v for k, v in state.get("decisions", {}).items()})
         self.ignored_fields.update(state.get("ignored_fields", {}))
         self.comments = {k: int(v) for k, v in state.get("comments", {}).items()}
+        self.picture_failures = int(state.get("picture_failures", 0))
         versions = state.get("versions")
         self.versions = (versions[0], versions[1]) if versions else self.versions
 
@@ -203,7 +214,10 @@ def _score_file(
             if joined is not None:
                 batch = join_comments(batch, joined, summary.comments)
             if pictures is not None:
-                batch = read_pictures(batch, pictures)
+                batch, failures = read_pictures(batch, pictures)
+                for failure in failures:
+                    write_line(err_f, failure)
+                    summary.picture_failures += 1
             verdicts, row_errors = score_records(pipeline, batch)
             for _, verdict in verdicts:
                 write_line(out_f, verdict.to_dict())
@@ -243,20 +257,26 @@ def join_comments(batch: list[Record], joined: CommentFile, counts: dict[str, in
     return out
 
 
-def read_pictures(batch: list[Record], pictures: PictureReader) -> list[Record]:
-    """The batch with each note's pictures read; a note with a picture that cannot be read
-    becomes an error record (its field ``images[i]``, the reason, the note id)."""
-    out = []
+def read_pictures(batch: list[Record], pictures: PictureReader
+                  ) -> tuple[list[Record], list[dict[str, Any]]]:
+    """The batch with each note's pictures read, and an errors-file line for each picture fetch
+    that was refused or failed (the note is still scored). A note with a picture that cannot be
+    read otherwise becomes an error record (its field ``images[i]``, the reason, the note id)."""
+    out, failures = [], []
     for rec in batch:
         note = rec.note
         if note is not None and note.images:
             try:
-                rec = replace(rec, note=pictures.read(note))
+                read, fetch_failures = pictures.read_reporting(note)
+                rec = replace(rec, note=read)
+                failures += [{"source": "images", "row": rec.row, "field": e.field,
+                              "reason": e.reason, "raw": note.id, "scored": True}
+                             for e in fetch_failures]
             except InputError as e:
                 rec = replace(rec, note=None, error=RowError(row=rec.row, field=e.field,
                                                              reason=e.reason, raw=note.id))
         out.append(rec)
-    return out
+    return out, failures
 
 
 def _pair(key: str) -> tuple[str, str]:
