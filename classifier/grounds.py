@@ -18,7 +18,10 @@ act                       evidence
 Acts are read from the note's own words (title and text) and, for ``diversion`` and ``selling``, from
 the author's own words outside it: the author's replies (``comments[i]`` with ``is_author``) and the
 bio (``author.bio``; a contact line under 商务合作, a ``business`` signal, is a business contact and
-not a steer of readers). A commenter's words are never an act. The act's field is in the grounds.
+not a steer of readers). A commenter's words are never an act. The note's pictures are its own
+content: an act read in a picture (``images[i]``: its OCR text, or a decoded QR code, which is a
+diversion naming its target) counts as one read in the text, after the title and text. The act's
+field is in the grounds.
 
 The object is, in order: a product tag's name, the first @mention, the lexicon's ``object`` span
 nearest to the act, the first topic. A verdict of ``undisclosed_ad`` or ``declared`` with no
@@ -71,7 +74,7 @@ def find_grounds(note: Note, signals: Sequence[Signal]) -> Grounds | None:
     business_bio = any(s.kind == "business" and s.field == "author.bio" for s in signals)
     for s in signals:
         act = ACT_OF_KIND.get(s.kind)
-        if s.field not in _BODY and (act not in _AUTHOR_ACTS or not by_author(note, s.field)
+        if not _own(s.field) and (act not in _AUTHOR_ACTS or not by_author(note, s.field)
                                      or (s.field == "author.bio" and business_bio)):
             continue
         if act == "cooperation" and s.entry in GIFT_ENTRIES:
@@ -90,11 +93,17 @@ def find_grounds(note: Note, signals: Sequence[Signal]) -> Grounds | None:
     return _with_object(grounds, note, signals, sig)
 
 
+def _own(name: Field) -> bool:
+    """Whether field ``name`` is the note's own content: its title, text or a picture."""
+    return name in _BODY or name.startswith("images[")
+
+
 def _place(s: Signal | None) -> tuple[int, int]:
-    """Order of evidence: structural facts, then the note's own words, then the author's outside."""
+    """Order of evidence: structural facts, then the note's own words, its pictures, then the
+    author's words outside it."""
     if s is None:
         return (0, -1)
-    return (1 if s.field in _BODY else 2, s.start)
+    return (1 if s.field in _BODY else 2 if _own(s.field) else 3, s.start)
 
 
 def _with_object(g: Grounds, note: Note, signals: Sequence[Signal], act: Signal | None) -> Grounds:

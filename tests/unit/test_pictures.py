@@ -159,3 +159,14 @@ def test_pictures_score_cli_opt_in(pictures: Path, tmp_path: Path) -> None:
     assert err["field"] == "images[0]" and "not fetched" in err["reason"]
     assert main(["score", str(notes), "-o", str(read), "--images", "--no-progress"]) == 2
     assert main(["score", str(notes), "-o", str(read), "--fetch-images", "--no-progress"]) == 2
+
+
+@pytest.mark.parametrize(("name", "evidence"), [("contact.png", "加V"), ("wechat_qr.png", "WeChat contact")])
+def test_pictures_diversion_is_the_grounds_act(reader: PictureReader, pipeline: Pipeline,
+                                               name: str, evidence: str) -> None:
+    v = pipeline(reader.read(note_from_dict({**BLAND, "images": [name]})))
+    act = next(r for r in v.reasons if r.rule == "GROUNDS-ACT")
+    assert act.field == "images[0]" and evidence in act.evidence, v.reasons
+    assert field_text(reader.read(note_from_dict({**BLAND, "images": [name]})),
+                      "images[0]")[act.start:act.end] == act.evidence
+    assert any(r.rule == "GROUNDS" and r.evidence.startswith("diversion") for r in v.reasons)
