@@ -150,6 +150,10 @@ def add_serve_command(sub: Any) -> argparse.ArgumentParser:
                    help="listen beyond loopback (e.g. --host 0.0.0.0) although no API key is "
                         "set: anyone who reaches the port may use the API (a warning is logged "
                         "at start); without this flag the server refuses to start so")
+    p.add_argument("--shadow", dest="shadow_model", type=Path, metavar="MODEL",
+                   help="a candidate model folder: also score every request with it in the "
+                        "background (the answer is never changed or delayed) and record the "
+                        "disagreements for review (counted in /metrics)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(run=serve)
     return p
@@ -157,7 +161,7 @@ def add_serve_command(sub: Any) -> argparse.ArgumentParser:
 
 _OPTION_FIELDS = ("host", "port", "model", "policy", "lexicon", "exact", "max_batch_size",
                   "max_wait_ms", "max_queue", "request_timeout_s", "max_text_chars", "max_body_bytes",
-                  "allow_no_keys")
+                  "allow_no_keys", "shadow_model")
 
 
 def exposure_check(settings: Settings) -> str | None:
@@ -188,6 +192,8 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env(**{k: getattr(args, k, None) for k in _OPTION_FIELDS})
     warning = exposure_check(settings)  # before anything loads: refuse an open public server
     read_model_config(settings.model or default_model_dir())  # fail fast on a bad folder
+    if settings.shadow_model is not None:
+        read_model_config(settings.shadow_model)
     configure_logging(args.log_level)
     if warning is not None:
         log.warning(warning)

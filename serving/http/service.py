@@ -28,6 +28,7 @@ from serving.http.schemas import (
     WarningOut,
 )
 from serving.http.settings import Settings
+from serving.http.shadow import ShadowScorer
 
 __all__ = ["ModerationService", "PipelineFactory", "ReloadRefused", "default_pipeline_factory"]
 
@@ -61,14 +62,24 @@ class ModerationService:
             on_ready=self._on_ready,
         )
         self._reload_lock = threading.Lock()
+        self.shadow: ShadowScorer | None = None
+        if settings.shadow_model is not None:
+            self.shadow = ShadowScorer.for_model(
+                settings.shadow_model, lexicon=settings.lexicon, exact=settings.exact,
+                registry=self.metrics.registry, max_pending=settings.shadow_max_pending)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self.batcher.start()
+        if self.shadow is not None:
+            self.shadow.start()
 
     def close(self) -> bool:
         self.metrics.set_ready(False)
-        return self.batcher.close(self.settings.shutdown_grace_s)
+        stopped = self.batcher.close(self.settings.shutdown_grace_s)
+        if self.shadow is not None:
+            self.shadow.close(min(self.settings.shutdown_grace_s, 5.0))
+        return stopped
 
     def _on_ready(self, pipeline: Pipeline) -> None:
         self.metrics.set_ready(True)
@@ -128,6 +139,8 @@ class ModerationService:
         verdicts = await self.batcher.submit(notes, self.settings.request_timeout_s)
         for v in verdicts:
             self.metrics.count_verdict(v.label, v.decision)
+        if self.shadow is not None:
+            self.shadow.offer(notes, verdicts)  # never waits; the answer is the served model's
         return verdicts
 
     # ------------------------------------------------------------------ model and policy

@@ -40,6 +40,11 @@ NOTECHECK_MAX_UPLOAD_BYTES     4194304    largest dump the console uploads; beyo
                                           below NOTECHECK_MAX_BODY_BYTES: the dump travels in JSON)
 NOTECHECK_UPLOAD_TIMEOUT_S     60         overall deadline of one console upload (parse and score
                                           every row); beyond it: 504
+NOTECHECK_SHADOW_MODEL         (none)     a candidate model folder: every note served is also scored
+                                          by it in the background (never changing or delaying the
+                                          answer) and the disagreements are recorded and counted
+NOTECHECK_SHADOW_MAX_PENDING   1024       notes waiting for the shadow model; beyond it they are
+                                          dropped from the comparison (counted in /metrics)
 =============================  =========  ==========================================================
 """
 
@@ -104,6 +109,8 @@ class Settings(BaseSettings):
     feedback_backups: int = Field(default=5, ge=1, le=1000)
     max_upload_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     upload_timeout_s: float = Field(default=60.0, gt=0.0)
+    shadow_model: Path | None = None
+    shadow_max_pending: int = Field(default=1024, ge=1)
 
     @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod
