@@ -31,6 +31,7 @@ from classifier.types import Note
 from serving.report.aggregate import Aggregator, Counts
 from serving.report.brands import BrandDictionary, note_brands
 from serving.report.dates import PERIODS, choose_period, parse_date
+from serving.report.evidence import EvidenceCounts
 from serving.report.html import ReportData, render
 from serving.report.rank import (
     Member,
@@ -126,8 +127,8 @@ def build_report(scored: Path, output: Path, *, notes: Path | None = None,
         raise FormatError(f"the report is HTML: give an output ending in .html, got {str(output)!r}")
     output.parent.mkdir(parents=True, exist_ok=True)
 
-    index, counts, bad_verdicts, problems = _read_verdicts(scored)
-    tables: dict[str, Table] = {"labels": label_table(counts)}
+    index, counts, evidence, bad_verdicts, problems = _read_verdicts(scored)
+    tables: dict[str, Table] = {"labels": label_table(counts), "evidence": evidence.table()}
     part = _from_notes(Path(notes), options, index) if notes is not None else None
     if part is not None:
         problems += part.scan.problems
@@ -174,7 +175,7 @@ def _page(scored: Path, notes: Path | None, options: ReportOptions, tables: dict
                       generated=_now(), labels=tables["labels"], verdicts=verdicts,
                       bad_verdicts=bad_verdicts, duplicate_verdicts=duplicates,
                       problems=tuple(problems[:MAX_PROBLEMS]), top=options.top,
-                      csv_files=csv_files)
+                      csv_files=csv_files, evidence=tables["evidence"])
     if part is None or notes is None:
         return base
     scan, agg = part.scan, part.agg
@@ -193,19 +194,20 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _read_verdicts(path: Path) -> tuple[VerdictIndex, Counts, int, list[str]]:
-    index, counts, bad = VerdictIndex(), Counts(), 0
+def _read_verdicts(path: Path) -> tuple[VerdictIndex, Counts, EvidenceCounts, int, list[str]]:
+    index, counts, evidence, bad = VerdictIndex(), Counts(), EvidenceCounts(), 0
     problems: list[str] = []
     for item in read_verdicts(path):
         if isinstance(item, VerdictRow):
             index.add(item.id, item.label, item.decision)
             counts.add(item.label, item.decision)
+            evidence.add(item.label, item.places)
         else:
             bad += 1
             if len(problems) < MAX_PROBLEMS:
                 problems.append(f"scored file {item}")
     index.freeze()
-    return index, counts, bad, problems
+    return index, counts, evidence, bad, problems
 
 
 def _notes(path: Path, options: ReportOptions, scan: _Scan | None = None) -> Iterator[tuple[int, Note]]:

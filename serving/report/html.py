@@ -60,6 +60,7 @@ class ReportData:
     params: TemplateParams | None = None
     top: int = 100
     csv_files: dict[str, str] = field(default_factory=dict)
+    evidence: Table | None = None
 
 
 _CSS = """
@@ -187,7 +188,22 @@ def _overview(data: ReportData) -> str:
             f'<div class="row"><figure>{chart}<figcaption>Labels by decision (pass / review / '
             f"block)</figcaption></figure><figure>{shares}<figcaption>Share of each label"
             f"</figcaption></figure></div>{html_table(t)}{_csv_link(data, 'labels')}"
-            f"{_problems(data)}</section>")
+            f"{_problems(data)}</section>{_evidence(data)}")
+
+
+def _evidence(data: ReportData) -> str:
+    if data.evidence is None:
+        return ""
+    t = data.evidence
+    series = [(row[0], [(label, _num(t, row, label)) for label in LABELS]) for row in t.rows]
+    chart = stacked_bars(series, "Verdicts by where their evidence was", width=560)
+    return ('<section id="evidence"><h2>Where the evidence was</h2><p class="note">Each verdict '
+            "is counted under every place its reasons point into: the note's title or text, its "
+            "comments, the author's bio, its pictures (text read by OCR, QR codes); <em>none</em>: "
+            "reasons with no place (the model's scores, a product tag, the sponsor flag). A "
+            "verdict with evidence in several places is counted in each row.</p>"
+            f"<figure>{chart}<figcaption>Verdicts by place of evidence, stacked by label"
+            f"</figcaption></figure>{html_table(t)}{_csv_link(data, 'evidence')}</section>")
 
 
 def _problems(data: ReportData) -> str:
@@ -344,7 +360,7 @@ def render(data: ReportData) -> str:
     """The whole page as a string."""
     notes = (f" · notes <code>{escape(data.notes_path)}</code>" if data.notes_path else "")
     nav = "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t in (
-        ("overview", "Overview"), ("time", "Over time"), ("creators", "Creators"),
+        ("overview", "Overview"), ("evidence", "Evidence"), ("time", "Over time"), ("creators", "Creators"),
         ("brands", "Brands"), ("templates", "Templates")))
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">

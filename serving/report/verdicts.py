@@ -1,6 +1,6 @@
 """Reading a scored file (what ``notecheck score`` writes) for the report, one row at a time.
 
-Only ``id``, ``label`` and ``decision`` are needed. JSONL is read line by line, CSV through the
+Only ``id``, ``label``, ``decision`` and the places of the ``reasons``' fields are needed. JSONL is read line by line, CSV through the
 streaming :mod:`csv` reader, Parquet in batches of those three columns; a file of millions of
 verdicts is never held in memory. A bad row (broken JSON, missing id, unknown label) is skipped and
 reported as a :class:`~classifier.formats.RowError`, never fatal.
@@ -26,6 +26,7 @@ import numpy as np
 from classifier.errors import FormatError
 from classifier.formats import RowError, detect_format
 from classifier.types import LABELS
+from serving.report.evidence import evidence_places
 
 __all__ = ["DECISIONS", "VerdictIndex", "VerdictRow", "decode", "encode", "read_verdicts"]
 
@@ -35,12 +36,14 @@ _RAW_LIMIT = 300
 
 @dataclass(frozen=True)
 class VerdictRow:
-    """The part of a verdict the report uses; ``row`` is 1-based in the scored file."""
+    """The part of a verdict the report uses; ``row`` is 1-based in the scored file; ``places``
+    where its evidence was (:func:`serving.report.evidence.evidence_places`)."""
 
     row: int
     id: str
     label: str
     decision: str
+    places: tuple[str, ...] = ()
 
 
 def encode(label: str, decision: str) -> int:
@@ -85,7 +88,8 @@ def _check(row: int, obj: Mapping[str, Any], raw: str) -> VerdictRow | RowError:
     if decision not in DECISIONS:
         return _bad(row, "decision", f"expected one of {', '.join(DECISIONS)}, got {decision!r}",
                     raw)
-    return VerdictRow(row, str(note_id).strip(), str(label), str(decision))
+    return VerdictRow(row, str(note_id).strip(), str(label), str(decision),
+                      evidence_places(obj.get("reasons")))
 
 
 def _bad(row: int, field: str | None, reason: str, raw: str) -> RowError:
@@ -136,12 +140,12 @@ def _read_parquet(path: Path) -> Iterator[VerdictRow | RowError]:
     if missing:
         raise FormatError(f"{str(path)!r} has no column {', '.join(missing)}; expected the "
                           "verdicts Parquet written by `notecheck score`")
-    return _iter_parquet(pf)
+    return _iter_parquet(pf, ["id", "label", "decision", *(["reasons"] if "reasons" in names else [])])
 
 
-def _iter_parquet(pf: Any) -> Iterator[VerdictRow | RowError]:
+def _iter_parquet(pf: Any, columns: list[str]) -> Iterator[VerdictRow | RowError]:
     row = 0
-    for batch in pf.iter_batches(batch_size=4096, columns=["id", "label", "decision"]):
+    for batch in pf.iter_batches(batch_size=4096, columns=columns):
         for obj in batch.to_pylist():
             row += 1
             yield _check(row, obj, json.dumps(obj, ensure_ascii=False, default=str))

@@ -305,7 +305,8 @@ def test_report_csvs_match_html_tables(built: tuple[Dump, ReportResult, Path]) -
     parser = _Tables()
     parser.feed(page)
     assert {p.name for p in result.csv_files} == {
-        f"report.{n}.csv" for n in ("labels", "timeline", "creators", "brands", "templates")}
+        f"report.{n}.csv" for n in ("labels", "evidence", "timeline", "creators", "brands",
+                                   "templates")}
     for path in result.csv_files:
         name = path.name.split(".")[1]
         rows = read_csv(path)

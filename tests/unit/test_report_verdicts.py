@@ -30,8 +30,8 @@ def test_report_reads_what_score_writes(tmp_path: Path, suffix: str) -> None:
     with open_writer(path) as writer:
         writer.write(VERDICTS)
     rows = list(read_verdicts(path))
-    assert rows == [VerdictRow(i + 1, v["id"], v["label"], v["decision"])  # type: ignore[arg-type]
-                    for i, v in enumerate(VERDICTS)]
+    assert rows == [VerdictRow(i + 1, v["id"], v["label"], v["decision"], places)  # type: ignore[arg-type]
+                    for i, (v, places) in enumerate(zip(VERDICTS, [("text",), (), ()], strict=True))]
 
 
 def test_report_bad_verdict_rows_are_reported(tmp_path: Path) -> None:
