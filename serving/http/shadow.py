@@ -38,7 +38,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from classifier.pipeline import Pipeline
 from classifier.types import Note, Verdict
 
-__all__ = ["Disagreement", "ShadowScorer"]
+__all__ = ["Disagreement", "ShadowScorer", "store_recorder"]
 
 log = logging.getLogger("notecheck.serving")
 
@@ -200,3 +200,34 @@ class ShadowScorer:
             except Exception:  # a store outage must not stop shadow scoring
                 log.exception("could not record %d shadow disagreements", len(found))
                 self.record_failures.inc(len(found))
+
+
+def store_recorder(store: Any) -> Record:
+    """Disagreements into the review store (a :class:`serving.store.Store`), for review.
+
+    Each note gets a queue item whatever the served decision (a second ``Store`` over the same
+    engine that queues every decision): the candidate's verdict is stored first (its own model
+    version: a second verdict row of the note), then the served one, which the item then shows;
+    an item already decided is left alone. An audit entry ``shadow_disagreement`` (actor
+    ``shadow``) names the item, both labels and both model versions, so the queue can tell these
+    items from the ones the served decision put there. Scoring the served verdict again counts one
+    more ``times_seen`` on its row."""
+    from serving.store import Store
+
+    every = Store(store.engine, queue_decisions=("pass", "review", "block"),
+                  reviews_required=store.reviews_required, lease_s=store.lease_s, clock=store.clock)
+
+    def record(found: list[Disagreement]) -> None:
+        every.record_verdicts([(d.note, d.shadow) for d in found], source="api")
+        recorded = every.record_verdicts([(d.note, d.served) for d in found], source="api")
+        for d, r in zip(found, recorded, strict=True):
+            every.audit("shadow", "shadow_disagreement", {
+                "item_id": r.item_id, "note_id": d.note.id, "note_version": r.version,
+                "served": {"label": d.served.label, "decision": d.served.decision,
+                           "model_version": d.served.model_version,
+                           "policy_version": d.served.policy_version},
+                "shadow": {"label": d.shadow.label, "decision": d.shadow.decision,
+                           "model_version": d.shadow.model_version,
+                           "policy_version": d.shadow.policy_version}})
+
+    return record

@@ -155,3 +155,39 @@ def test_shadow_serve_option_sets_the_setting() -> None:
 
     args = build_parser().parse_args(["serve", "--shadow", "models/NEW"])
     assert args.shadow_model == Path("models/NEW")
+
+
+def test_shadow_store_recorder_queues_each_disagreement_for_review(lexical_dir: Path, swapped_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    from serving.http.shadow import store_recorder
+    from serving.store import QueueFilter, Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        shadow = ShadowScorer(lambda: Pipeline.load(swapped_dir), registry=CollectorRegistry(),
+                              record=store_recorder(store))
+        shadow.start()
+        notes = [Note(id=f"n{i}", text=t) for i, (t, _) in enumerate(TOY_NOTES)]
+        served = list(Pipeline.load(lexical_dir).pipe(notes))
+        shadow.offer(notes, served)
+        assert shadow.wait_idle(30) and shadow.close(5)
+        assert shadow.record_failures._value.get() == 0
+        audits = store.audit_entries(action="shadow_disagreement")
+        disagreeing = {e.details["note_id"] for e in audits}
+        assert disagreeing and len(audits) == len(disagreeing)
+        assert len(audits) == sum(shadow.disagreements.labels(s, h)._value.get()
+                                  for s in ("sharing", "undisclosed_ad", "declared")
+                                  for h in ("sharing", "undisclosed_ad", "declared") if s != h)
+        items = {i.note_id: i for i in store.list_queue(QueueFilter(), limit=100).items}
+        assert set(items) == disagreeing  # only the disagreements entered the queue
+        by_id = {v.id: v for v in served}
+        for e in audits:
+            item = items[e.details["note_id"]]
+            assert e.details["item_id"] == item.id
+            assert item.label == by_id[item.note_id].label == e.details["served"]["label"]
+            assert e.details["shadow"]["model_version"] == "toy-swapped@t2"
+            history = store.note_history(item.note_id)
+            versions = {v.verdict["model_version"] for ver in history.versions for v in ver.verdicts}
+            assert versions == {"toy-lexical@t1", "toy-swapped@t2"}
+    finally:
+        store.close()
