@@ -125,3 +125,96 @@ def example_note() -> Note:
 def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
     return path
+
+
+# ----------------------------------------------------------------------------- databases
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> object:
+    """A real PostgreSQL 15 (Debian's) in a temporary folder, on a Unix socket, run as a
+    non-root user (``postgres``, else ``nobody``) when the tests run as root. It FAILS (never
+    skips) when it cannot start: install it with ``apt-get install postgresql-15`` (``make
+    test`` does). Yields a function ``url(dbname) -> str`` that creates a fresh database."""
+    import itertools
+    import os
+    import pwd
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    if not (PG_BIN / "initdb").is_file():
+        pytest.fail(f"PostgreSQL 15 is not installed ({PG_BIN}/initdb is missing); run "
+                    "`apt-get install postgresql-15` or `make postgres`")
+    root = Path(tempfile.mkdtemp(prefix="notecheck-pg-"))
+    root.chmod(0o755)
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        user = next((u for u in ("postgres", "nobody") if _has_user(pwd, u)), None)
+        if user is None:
+            pytest.fail("running as root and neither user postgres nor nobody exists to run "
+                        "PostgreSQL; create one (useradd postgres)")
+        entry = pwd.getpwnam(user)
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+        prefix = ["runuser", "-u", user, "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = root / "data"
+
+    def run(*cmd: str) -> None:
+        done = subprocess.run([*prefix, *cmd], capture_output=True, text=True, timeout=120,
+                              check=False)
+        if done.returncode != 0:
+            log = (root / "server.log")
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            pytest.fail(f"PostgreSQL did not start: {' '.join(cmd)} exited {done.returncode}:\n"
+                        f"{done.stdout[-2000:]}{done.stderr[-2000:]}\n{tail}")
+
+    run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "notecheck", "--auth=trust", "-E", "UTF8",
+        "--no-sync", "--locale=C.UTF-8")
+    run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60",
+        "-o", f"-p {port} -k {root} -c listen_addresses='' -c fsync=off -c max_connections=200",
+        "start")
+    counter = itertools.count()
+
+    def url(name: str | None = None) -> str:
+        import psycopg
+
+        db = name or f"t{next(counter)}"
+        with psycopg.connect(host=str(root), port=port, user="notecheck", dbname="postgres",
+                             autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{db}"')
+        return f"postgresql+psycopg://notecheck@/{db}?host={root}&port={port}"
+
+    url.stop = lambda: run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w",  # type: ignore[attr-defined]
+                           "stop")
+    url.start = lambda: run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l",  # type: ignore[attr-defined]
+                            str(root / "server.log"), "-w", "-t", "60", "-o",
+                            f"-p {port} -k {root} -c listen_addresses='' -c fsync=off "
+                            "-c max_connections=200", "start")
+    try:
+        yield url
+    finally:
+        subprocess.run([*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                        "stop"], capture_output=True, timeout=60, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _has_user(pwd: object, name: str) -> bool:
+    try:
+        pwd.getpwnam(name)  # type: ignore[attr-defined]
+    except KeyError:
+        return False
+    return True
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database on each backend: a SQLite file, a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    make = request.getfixturevalue("postgres_server")
+    return str(make())  # type: ignore[operator]
