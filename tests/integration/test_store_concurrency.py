@@ -85,7 +85,8 @@ def test_store_8_reviewers_racing_for_one_item_one_wins(db_url: str) -> None:
                                           _verdict(f"x{round_}"))])[0]
             barrier = threading.Barrier(8)
 
-            def grab(name: str, item_id: int = rec.item_id or 0) -> str | None:
+            def grab(name: str, item_id: int = rec.item_id or 0,
+                     barrier: threading.Barrier = barrier) -> str | None:
                 barrier.wait()
                 try:
                     return store.claim(item_id, name).claimed_by
