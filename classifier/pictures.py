@@ -56,14 +56,14 @@ class PictureReader:
     def read(self, note: Note) -> Note:
         """``note`` with its pictures read. Raises :class:`InputError` (field ``images[i]``) for a
         picture that cannot be read: outside the root, missing, not an image, a URL."""
-        read, failures = self.read_reporting(note)
-        if failures:
-            raise failures[0]
-        return read
+        return self._read(note, lenient=False)[0]
 
     def read_reporting(self, note: Note) -> tuple[Note, tuple[PictureFetchError, ...]]:
         """``note`` with its pictures read, and the fetches that were refused or failed (those
         pictures stay unread). Raises :class:`InputError` for any other unreadable picture."""
+        return self._read(note, lenient=True)
+
+    def _read(self, note: Note, *, lenient: bool) -> tuple[Note, tuple[PictureFetchError, ...]]:
         if not note.images:
             return note, ()
         pictures, failures = [], []
@@ -71,6 +71,8 @@ class PictureReader:
             try:
                 pictures.append(self._picture(picture, f"images[{i}]"))
             except PictureFetchError as e:
+                if not lenient:
+                    raise
                 pictures.append(picture)
                 failures.append(e)
         return replace(note, images=tuple(pictures)), tuple(failures)

@@ -125,6 +125,16 @@ class CommentIn(_Open):
         description="ISO 8601, or epoch seconds/milliseconds.")] = None
 
 
+class PictureIn(_Open):
+    """One picture of the note (or a plain string: a path, or an ``http(s)://`` URL). Read only
+    when the server reads pictures (``NOTECHECK_IMAGES``): a path under ``NOTECHECK_IMAGE_ROOT``, a
+    URL only with ``NOTECHECK_FETCH_IMAGES``; ``ocr_text`` given is used as the picture's text."""
+
+    path: Text | None = None
+    url: Text | None = None
+    ocr_text: Text | None = None
+
+
 class NoteIn(_Open):
     """One note, read as ``notecheck score`` reads a record: the canonical fields below, or a
     MediaCrawler export row (``note_id``, ``desc``, ``liked_count``, ``tag_list`` ...), or a
@@ -155,6 +165,10 @@ class NoteIn(_Open):
                     "the platform's comment count.")] = None
     shares: Count = None
     views: Count = None
+    images: Annotated[list[PictureIn | Text] | None, Field(
+        description="The pictures (paths, URLs or picture objects); their text (OCR) and QR "
+                    "codes are read, with offsets into images[i], only when the server reads "
+                    "pictures (NOTECHECK_IMAGES); otherwise ignored and named in warnings.")] = None
 
     def to_record(self) -> dict[str, Any]:
         """The record as sent (every field, known or not, minus ``request_id``): what
@@ -183,7 +197,8 @@ class ReasonOut(BaseModel):
     rule: str
     evidence: str
     field: str | None = Field(default=None, description=(
-        "Where the span lies: title, text, comments[i] (the i-th comment's text) or author.bio."))
+        "Where the span lies: title, text, comments[i] (the i-th comment's text), author.bio or "
+        "images[i] (the i-th picture's text, then its QR codes)."))
     start: int | None = None
     end: int | None = None
 

@@ -5,13 +5,16 @@ One :class:`ModerationService` per app, built by ``create_app`` and started in i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from classifier.errors import InputError, PolicyError
-from classifier.notes import note_from_dict, unknown_fields
+from classifier.fetch import PictureFetcher
+from classifier.notes import READ_PICTURES, note_from_dict, unknown_fields
+from classifier.pictures import PictureReader
 from classifier.pipeline import Pipeline, Rulebook
 from classifier.rules import Policy
 from classifier.signals import Lexicon
@@ -62,6 +65,11 @@ class ModerationService:
             on_ready=self._on_ready,
         )
         self._reload_lock = threading.Lock()
+        self.pictures: PictureReader | None = None
+        if settings.images:  # NOTECHECK_IMAGES: local paths under the root, URLs if fetching
+            self.pictures = PictureReader(
+                settings.image_root, cache_dir=settings.image_cache,
+                fetcher=PictureFetcher() if settings.fetch_images else None)
         self.shadow: ShadowScorer | None = None
         if settings.shadow_model is not None:
             self.shadow = ShadowScorer.for_model(
@@ -122,18 +130,42 @@ class ModerationService:
         ``note.text`` for ``prefix="note", indexed=False``)."""
         out: list[Note] = []
         warnings: list[WarningOut] = []
-        for i, note in enumerate(notes):
-            where = (f"{prefix}[{i}]" if indexed else prefix) if prefix else None
-            record = note.to_record()
-            try:
-                out.append(note_from_dict(record, max_chars=self.settings.max_text_chars))
-            except InputError as exc:
-                field = ".".join(p for p in (where, exc.field) if p) or None
-                raise InputError(exc.reason, field=field) from None
-            unknown = list(unknown_fields(record))
-            if unknown:
-                warnings.append(WarningOut.unknown(unknown, where))
+        token = READ_PICTURES.set(self.pictures is not None)  # else ``images`` is ignored
+        try:
+            for i, note in enumerate(notes):
+                where = (f"{prefix}[{i}]" if indexed else prefix) if prefix else None
+                record = note.to_record()
+                try:
+                    out.append(note_from_dict(record, max_chars=self.settings.max_text_chars))
+                except InputError as exc:
+                    field = ".".join(p for p in (where, exc.field) if p) or None
+                    raise InputError(exc.reason, field=field) from None
+                unknown = list(unknown_fields(record))
+                if unknown:
+                    warnings.append(WarningOut.unknown(unknown, where))
+        finally:
+            READ_PICTURES.reset(token)
         return out, warnings
+
+    async def read_pictures(self, notes: list[Note], *, prefix: str | None = None) -> list[Note]:
+        """``notes`` with their pictures read (OCR text and QR codes, in a worker thread) when
+        pictures are on (``NOTECHECK_IMAGES``); as they are otherwise. A picture that cannot be
+        read or fetched is an :class:`InputError` naming it (``notes[3].images[0]``)."""
+        if self.pictures is None or not any(n.images for n in notes):
+            return notes
+        return await asyncio.to_thread(self._read_pictures, self.pictures, notes, prefix)
+
+    @staticmethod
+    def _read_pictures(reader: PictureReader, notes: list[Note], prefix: str | None) -> list[Note]:
+        out = []
+        for i, note in enumerate(notes):
+            try:
+                out.append(reader.read(note))
+            except InputError as exc:
+                where = f"{prefix}[{i}]" if prefix else None
+                raise InputError(exc.reason, field=".".join(p for p in (where, exc.field) if p)
+                                 or None) from None
+        return out
 
     async def moderate(self, notes: Sequence[Note]) -> list[Verdict]:
         verdicts = await self.batcher.submit(notes, self.settings.request_timeout_s)

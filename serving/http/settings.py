@@ -45,6 +45,37 @@ NOTECHECK_SHADOW_MODEL         (none)     a candidate model folder: every note s
                                           answer) and the disagreements are recorded and counted
 NOTECHECK_SHADOW_MAX_PENDING   1024       notes waiting for the shadow model; beyond it they are
                                           dropped from the comparison (counted in /metrics)
+NOTECHECK_STORE                true       false: no review store (no queue routes: 503; the
+                                          console's corrections go to the feedback file only)
+NOTECHECK_DB_URL               (below)    the review store: ``postgresql+psycopg://USER@HOST/DB``
+                                          to share one queue between replicas; by default the
+                                          SQLite file ``<NOTECHECK_DATA_DIR>/notecheck.db``
+NOTECHECK_DATA_DIR             .notecheck folder of the default SQLite store (created at start)
+NOTECHECK_QUEUE_BLOCK          false      true: ``block`` verdicts enter the review queue too (by
+                                          default only ``review`` ones do)
+NOTECHECK_REVIEWS_REQUIRED     1          decisions by different reviewers before an item leaves
+                                          the queue (2 measures reviewer agreement)
+NOTECHECK_LEASE_S              300        how long a reviewer's claim on an item lasts
+NOTECHECK_REVIEWER_KEYS        (none)     comma list of ``KEY=reviewer``: a request with that API
+                                          key (it must be in NOTECHECK_API_KEYS or _ADMIN_KEYS)
+                                          acts as that reviewer, and may not name another
+NOTECHECK_STORE_BUFFER         10000      verdicts kept in memory while the database is down
+                                          (the oldest are dropped beyond it; see /metrics)
+NOTECHECK_WEBHOOK_URL          (none)     POSTed a JSON body on each decision, in the background
+NOTECHECK_WEBHOOK_SECRET       (none)     HMAC-SHA256 key: header ``X-Notecheck-Signature:
+                                          sha256=<hex of the body's HMAC>``
+NOTECHECK_WEBHOOK_RETRIES      5          attempts per decision (backoff 0.5 s, doubling)
+NOTECHECK_IMAGES               false      true: read the notes' pictures (``images``: OCR text and
+                                          QR codes, fields images[i]) on /v1/moderate and the batch
+                                          route; needs the 'images' extra and an image root or
+                                          NOTECHECK_FETCH_IMAGES; false: ``images`` is ignored
+                                          (listed in ``warnings``)
+NOTECHECK_IMAGE_ROOT           (none)     the folder local picture paths are under; any other path
+                                          is refused (422 naming images[i])
+NOTECHECK_IMAGE_CACHE          (none)     a folder caching each picture's text by its hash
+NOTECHECK_FETCH_IMAGES         false      with NOTECHECK_IMAGES: fetch picture URLs (public
+                                          addresses only, image/* only, size and time limits; see
+                                          ``classifier.fetch``); false: a URL is refused (422)
 =============================  =========  ==========================================================
 """
 
@@ -57,7 +88,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -76,6 +107,8 @@ MAX_NOTES_PER_BATCH = 100
 
 Keys = Annotated[frozenset[str], NoDecode]
 """A comma list in the environment (not JSON): split by :meth:`Settings._split_keys`."""
+ReviewerKeys = Annotated[dict[str, str], NoDecode]
+"""``KEY=reviewer`` pairs, comma separated: split by :meth:`Settings._split_reviewer_keys`."""
 
 
 class Settings(BaseSettings):
@@ -111,6 +144,60 @@ class Settings(BaseSettings):
     upload_timeout_s: float = Field(default=60.0, gt=0.0)
     shadow_model: Path | None = None
     shadow_max_pending: int = Field(default=1024, ge=1)
+    store: bool = True
+    db_url: str | None = None
+    data_dir: Path = Path(".notecheck")
+    queue_block: bool = False
+    reviews_required: int = Field(default=1, ge=1, le=10)
+    lease_s: float = Field(default=300.0, gt=0.0, le=86400.0)
+    reviewer_keys: ReviewerKeys = {}
+    store_buffer: int = Field(default=10_000, ge=1)
+    webhook_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    webhook_secret: str | None = None
+    webhook_retries: int = Field(default=5, ge=1, le=20)
+
+    @field_validator("reviewer_keys", mode="before")
+    @classmethod
+    def _split_reviewer_keys(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for part in (p.strip() for p in value.split(",") if p.strip()):
+            key, sep, name = part.partition("=")
+            if not sep or not key.strip() or not name.strip():
+                raise ValueError(f"{part!r} is not KEY=reviewer; write key1=li,key2=wang")
+            pairs[key.strip()] = name.strip()
+        return pairs
+
+    @field_validator("reviewer_keys")
+    @classmethod
+    def _reviewer_keys_are_api_keys(cls, value: dict[str, str], info: Any) -> dict[str, str]:
+        known = set(info.data.get("api_keys", ())) | set(info.data.get("admin_keys", ()))
+        stray = sorted(k for k in value if k not in known)
+        if stray:
+            raise ValueError(f"{len(stray)} reviewer key(s) are not API keys; add them to "
+                             "NOTECHECK_API_KEYS (a key names a reviewer only if it is accepted)")
+        return value
+
+    def reviewer_of(self, key: str | None) -> str | None:
+        """The reviewer an API key stands for (``None``: the key names nobody)."""
+        return self.reviewer_keys.get(key) if key else None
+    images: bool = False
+    image_root: Path | None = None
+    image_cache: Path | None = None
+    fetch_images: bool = False
+
+    @model_validator(mode="after")
+    def _pictures_need_a_source(self) -> Settings:
+        if self.fetch_images and not self.images:
+            raise ValueError("fetch_images needs images=true (NOTECHECK_IMAGES): pictures are "
+                             "read only when asked")
+        if self.images and self.image_root is None and not self.fetch_images:
+            raise ValueError("images=true needs image_root (NOTECHECK_IMAGE_ROOT, the folder "
+                             "picture paths are under) or fetch_images=true (picture URLs)")
+        if self.image_root is not None and not self.image_root.is_dir():
+            raise ValueError(f"image_root {str(self.image_root)!r} is not a folder")
+        return self
 
     @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod

@@ -31,6 +31,7 @@ async def moderate(body: Annotated[ModerateIn, Body(openapi_examples=NOTE_EXAMPL
     fields the reader does not know are ignored and listed in ``warnings``."""
     request_id = ctx.use_request_id(body.request_id)
     notes, warnings = service.to_notes([body])
+    notes = await service.read_pictures(notes)
     ctx.record_notes(notes, service.settings.log_note_text)
     verdicts = await service.moderate(notes)
     return VerdictOut.build(verdicts[0], request_id, ctx.took_ms(), warnings)
@@ -43,6 +44,7 @@ async def moderate_batch(body: Annotated[BatchIn, Body(openapi_examples=BATCH_EX
     reads one; ``warnings`` name the notes, ``notes[3]``, with ignored fields)."""
     request_id = ctx.use_request_id(body.request_id)
     notes, warnings = service.to_notes(body.notes, prefix="notes")
+    notes = await service.read_pictures(notes, prefix="notes")
     ctx.record_notes(notes, service.settings.log_note_text)
     verdicts = await service.moderate(notes)
     return BatchOut(request_id=request_id, took_ms=ctx.took_ms(), count=len(verdicts),

@@ -1,0 +1,113 @@
+"""The HTTP API reads a note's pictures when the server is set to (``NOTECHECK_IMAGES``): local
+paths under the image root, URLs only with ``NOTECHECK_FETCH_IMAGES``. The pictures are made here
+with Pillow in Debian's WenQuanYi font and with ``qrcode``; the shipped model scores them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import qrcode
+from fastapi.testclient import TestClient
+from PIL import Image, ImageDraw, ImageFont
+
+from classifier.errors import InputError
+from classifier.model import default_model_dir
+from serving.http.app import create_app
+from serving.http.schemas import NoteIn
+from serving.http.service import ModerationService
+from serving.http.settings import Settings
+from tests.integration.test_api_routes import wait_ready
+
+FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+NOTE = {"id": "n1", "title": "周末去露营", "text": "天气很好，带了新买的帐篷，风景超美，下次还来。"}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not FONT.is_file():
+        pytest.fail(f"the CJK test font is missing at {FONT}: apt-get install fonts-wqy-microhei")
+    root = tmp_path_factory.mktemp("pictures")
+    font = ImageFont.truetype(str(FONT), 36)
+    for name, text in (("contact.png", "加V: abc12345"), ("plain.png", "湖边的日落")):
+        im = Image.new("RGB", (420, 90), "white")
+        ImageDraw.Draw(im).text((16, 20), text, font=font, fill="black")
+        im.save(root / name)
+    qrcode.make("https://u.wechat.com/EabcDEF123").save(root / "wechat_qr.png")
+    (root.parent / "secret.png").write_bytes((root / "plain.png").read_bytes())
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(root: Path) -> Iterator[TestClient]:
+    settings = Settings(model=default_model_dir(), images=True, image_root=root)
+    with TestClient(create_app(settings)) as c:
+        wait_ready(c, 120.0)
+        yield c
+
+
+@pytest.mark.parametrize(("picture", "evidence"), [("contact.png", "加V"),
+                                                    ({"path": "wechat_qr.png"}, "WeChat contact")])
+def test_api_pictures_make_a_bland_note_an_undisclosed_ad(client: TestClient, picture: object,
+                                                          evidence: str) -> None:
+    assert client.post("/v1/moderate", json=NOTE).json()["label"] == "sharing"
+    r = client.post("/v1/moderate", json={**NOTE, "images": ["plain.png", picture]})
+    assert r.status_code == 200, r.text
+    v = r.json()
+    assert v["label"] == "undisclosed_ad", v
+    assert any(x["field"] == "images[1]" and x["rule"] == "R18-PICTURE-DIVERSION"
+               for x in v["reasons"]), v["reasons"]
+    assert any(x["field"] == "images[1]" and evidence in x["evidence"] for x in v["reasons"])
+    assert not v.get("warnings")
+
+
+def test_api_pictures_batch_route(client: TestClient) -> None:
+    r = client.post("/v1/moderate/batch", json={"notes": [
+        {**NOTE, "images": ["plain.png"]}, {**NOTE, "id": "n2", "images": ["wechat_qr.png"]}]})
+    assert r.status_code == 200, r.text
+    first, second = r.json()["verdicts"]
+    assert first["label"] == "sharing"
+    assert second["label"] == "undisclosed_ad"
+    assert any(x["field"] == "images[0]" for x in second["reasons"])
+
+
+@pytest.mark.parametrize(("images", "field", "why"), [
+    (["../secret.png"], "notes[1].images[0]", "outside the image root"),
+    (["plain.png", "/etc/hostname"], "notes[1].images[1]", "outside the image root"),
+    (["https://cdn.example.com/a.png"], "notes[1].images[0]", "not fetched"),
+    ([3], "notes[1].images[0]", "valid dictionary"),
+])
+def test_api_pictures_refused_is_a_422_naming_it(client: TestClient, images: list[object],
+                                                  field: str, why: str) -> None:
+    r = client.post("/v1/moderate/batch", json={"notes": [NOTE, {**NOTE, "images": images}]})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field and why in r.json()["detail"], r.json()
+
+
+def test_api_pictures_off_by_default_and_urls_need_the_fetch_setting(root: Path) -> None:
+    off = ModerationService(Settings())
+    notes, warnings = off.to_notes([NoteIn(**NOTE, images=["contact.png"])])
+    assert notes[0].images == () and warnings[0].fields == ["images"]
+    assert asyncio.run(off.read_pictures(notes)) == notes
+    fetching = ModerationService(Settings(images=True, fetch_images=True))
+    notes, _ = fetching.to_notes([NoteIn(**NOTE, images=["http://127.0.0.1:9/a.png",
+                                                         "contact.png"])], prefix="notes")
+    with pytest.raises(InputError, match="not a public address") as err:
+        asyncio.run(fetching.read_pictures(notes, prefix="notes"))
+    assert err.value.field == "notes[0].images[0]"
+    with pytest.raises(InputError, match="no image root") as err:
+        asyncio.run(fetching.read_pictures([notes[0].__class__(id="x", images=notes[0].images[1:])]))
+    assert err.value.field == "images[0]"
+
+
+@pytest.mark.parametrize(("values", "why"), [
+    ({"images": True}, "needs image_root"), ({"fetch_images": True}, "needs images=true"),
+    ({"images": True, "image_root": "/no/such/folder"}, "is not a folder"),
+])
+def test_api_pictures_settings_are_checked(values: dict[str, object], why: str) -> None:
+    env = {f"NOTECHECK_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
+           for k, v in values.items()}
+    with pytest.raises(InputError, match=why):
+        Settings.from_env(env)
