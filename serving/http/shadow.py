@@ -202,8 +202,10 @@ class ShadowScorer:
                 self.record_failures.inc(len(found))
 
 
-def store_recorder(store: Any) -> Record:
-    """Disagreements into the review store (a :class:`serving.store.Store`), for review.
+def store_recorder(get_store: Callable[[], Any]) -> Record:
+    """Disagreements into the review store, for review; ``get_store()`` returns the open
+    :class:`serving.store.Store` (or raises while there is none: the batch is then counted in
+    ``notecheck_shadow_record_failures_total``).
 
     Each note gets a queue item whatever the served decision (a second ``Store`` over the same
     engine that queues every decision): the candidate's verdict is stored first (its own model
@@ -214,10 +216,11 @@ def store_recorder(store: Any) -> Record:
     more ``times_seen`` on its row."""
     from serving.store import Store
 
-    every = Store(store.engine, queue_decisions=("pass", "review", "block"),
-                  reviews_required=store.reviews_required, lease_s=store.lease_s, clock=store.clock)
-
     def record(found: list[Disagreement]) -> None:
+        store = get_store()
+        every = Store(store.engine, queue_decisions=("pass", "review", "block"),
+                      reviews_required=store.reviews_required, lease_s=store.lease_s,
+                      clock=store.clock)
         every.record_verdicts([(d.note, d.shadow) for d in found], source="api")
         recorded = every.record_verdicts([(d.note, d.served) for d in found], source="api")
         for d, r in zip(found, recorded, strict=True):

@@ -165,7 +165,7 @@ def test_shadow_store_recorder_queues_each_disagreement_for_review(lexical_dir: 
     store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
     try:
         shadow = ShadowScorer(lambda: Pipeline.load(swapped_dir), registry=CollectorRegistry(),
-                              record=store_recorder(store))
+                              record=store_recorder(lambda: store))
         shadow.start()
         notes = [Note(id=f"n{i}", text=t) for i, (t, _) in enumerate(TOY_NOTES)]
         served = list(Pipeline.load(lexical_dir).pipe(notes))
