@@ -25,7 +25,8 @@ from serving.http.errors import ApiError
 from serving.http.service import ModerationService
 from serving.http.settings import Settings
 
-__all__ = ["AdminKey", "ApiKey", "Context", "RequestContextDep", "Service", "SettingsDep"]
+__all__ = ["AdminKey", "ApiKey", "Context", "PresentedKey", "RequestContextDep", "Service",
+           "SettingsDep"]
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                                description="An API key from NOTECHECK_API_KEYS.")
@@ -128,3 +129,5 @@ async def require_admin_key(settings: SettingsDep,
 ApiKey = Depends(require_api_key)
 """Router-level dependency: ``APIRouter(dependencies=[ApiKey])``."""
 AdminKey = Annotated[None, Depends(require_admin_key)]
+PresentedKey = Annotated[str | None, Depends(_presented_key)]
+"""The key the request presented (``None``: none); the queue routes map it to a reviewer."""

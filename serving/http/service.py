@@ -22,6 +22,7 @@ from classifier.types import LABELS, Note, Verdict
 from serving.http.metrics import ApiMetrics
 from serving.http.microbatcher import MicroBatcher, NotReady, ShuttingDown
 from serving.http.policy_check import RulesCheck, RulesRefused, check_rules, policy_file
+from serving.http.review import ReviewService
 from serving.http.schemas import (
     ModelInfoOut,
     NoteIn,
@@ -70,6 +71,8 @@ class ModerationService:
             self.pictures = PictureReader(
                 settings.image_root, cache_dir=settings.image_cache,
                 fetcher=PictureFetcher() if settings.fetch_images else None)
+        self.review = ReviewService(settings, self.metrics.registry)
+        """The review store (``serving.http.review``): verdicts recorded, the queue routes."""
         self.shadow: ShadowScorer | None = None
         if settings.shadow_model is not None:
             self.shadow = ShadowScorer.for_model(
@@ -79,12 +82,14 @@ class ModerationService:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self.batcher.start()
+        self.review.start()
         if self.shadow is not None:
             self.shadow.start()
 
     def close(self) -> bool:
         self.metrics.set_ready(False)
         stopped = self.batcher.close(self.settings.shutdown_grace_s)
+        self.review.close(min(self.settings.shutdown_grace_s, 5.0))
         if self.shadow is not None:
             self.shadow.close(min(self.settings.shutdown_grace_s, 5.0))
         return stopped
@@ -167,10 +172,13 @@ class ModerationService:
                                  or None) from None
         return out
 
-    async def moderate(self, notes: Sequence[Note]) -> list[Verdict]:
+    async def moderate(self, notes: Sequence[Note], *, source: str = "api") -> list[Verdict]:
+        """Score the notes; the verdicts are handed to the review store (``source``: api or
+        upload), which queues those to review, off the request path."""
         verdicts = await self.batcher.submit(notes, self.settings.request_timeout_s)
         for v in verdicts:
             self.metrics.count_verdict(v.label, v.decision)
+        self.review.offer(notes, verdicts, source)
         if self.shadow is not None:
             self.shadow.offer(notes, verdicts)  # never waits; the answer is the served model's
         return verdicts

@@ -2,7 +2,9 @@
 never waits on the database) and written in batches; while the database is down they wait in a
 bounded buffer, and are flushed when it answers again.
 
-``VerdictBuffer(store, max_items=10_000, batch_size=256, retry_s=1.0)``; ``start()``;
+``VerdictBuffer(store, max_items=10_000, batch_size=256, retry_s=1.0)`` (``store``: a
+:class:`Store`, or a function returning the one open now, raising :class:`StoreUnavailable`
+while there is none); ``start()``;
 ``put(pairs, source)`` (never blocks, never raises for a database outage); ``depth()``,
 ``dropped`` (verdicts thrown away because the buffer was full: the oldest go first),
 ``failed`` (verdicts the store refused for another reason, logged), ``written``,
@@ -16,7 +18,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from classifier.types import Note, Verdict
 from serving.store.errors import StoreError, StoreUnavailable
@@ -30,7 +32,7 @@ Entry = tuple[Note, Verdict, str]
 
 
 class VerdictBuffer:
-    def __init__(self, store: Store, *, max_items: int = 10_000, batch_size: int = 256,
+    def __init__(self, store: Store | Callable[[], Store], *, max_items: int = 10_000, batch_size: int = 256,
                  retry_s: float = 1.0) -> None:
         if max_items < 1 or batch_size < 1 or retry_s <= 0:
             raise ValueError(f"max_items and batch_size must be >= 1 and retry_s > 0, got "
@@ -126,7 +128,8 @@ class VerdictBuffer:
             by_source.setdefault(source, []).append((note, verdict))
         try:
             for source, pairs in by_source.items():
-                self.store.record_verdicts(pairs, source=source)
+                store = self.store if isinstance(self.store, Store) else self.store()
+                store.record_verdicts(pairs, source=source)
         except StoreUnavailable as exc:
             if self.available:
                 log.warning("store: %s; %d verdicts wait in memory (at most %d)", exc,

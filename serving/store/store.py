@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
+from classifier.model import bytes_sha256
 from classifier.types import LABELS, Note, Verdict
 from serving.http.feedback import note_record
 from serving.store import reports
@@ -67,7 +67,7 @@ def _utcnow() -> datetime:
 def content_hash(record: dict[str, Any]) -> str:
     """SHA-256 of a canonical note JSON (keys sorted): what makes two scorings the same note."""
     data = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
+    return bytes_sha256(data.encode("utf-8", "surrogatepass"))
 
 
 class Store:

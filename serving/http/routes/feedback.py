@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,9 @@ from serving.http.errors import ERROR_RESPONSES, ApiError
 from serving.http.feedback import FeedbackEntry, FeedbackStore, note_record
 from serving.http.schemas import ModerateIn, NoteIn, Text, VerdictItem, WarningOut, Warnings
 from serving.http.settings import MAX_NOTES_PER_BATCH, Settings
+from serving.store import StoreError
+
+log = logging.getLogger("notecheck.serving")
 
 __all__ = ["FeedbackIn", "FeedbackOut", "ReviewItem", "UploadIn", "UploadOut", "router"]
 
@@ -140,6 +144,8 @@ class FeedbackOut(BaseModel):
     at: str
     model_version: str | None = None
     policy_version: str | None = None
+    decision_id: int | None = Field(default=None, description="The decision in the review "
+                                    "store (null: the store is off or was unavailable).")
     warnings: Warnings = []
 
 
@@ -192,7 +198,8 @@ async def _score_upload(body: UploadIn, service: Service, ctx: RequestContextDep
     ctx.record_notes(notes, settings.log_note_text)
     verdicts: list[Verdict] = []
     for start in range(0, len(notes), MAX_NOTES_PER_BATCH):
-        verdicts.extend(await service.moderate(notes[start:start + MAX_NOTES_PER_BATCH]))
+        verdicts.extend(await service.moderate(notes[start:start + MAX_NOTES_PER_BATCH],
+                                               source="upload"))
     items = await _review_items(service.pipeline().lexicon, notes, verdicts, rows) if notes else []
     errors = [RowErrorOut(row=r.error.row, field=r.error.field, reason=r.error.reason,
                           raw=r.error.raw) for r in records if r.error is not None]
@@ -226,9 +233,32 @@ async def feedback(body: FeedbackIn, request: Request, settings: SettingsDep,
         raise ApiError(503, "feedback_unavailable", f"cannot write the feedback file "
                        f"{store.path.name!r} ({exc.strerror or exc}); check NOTECHECK_FEEDBACK "
                        "and the folder's permissions", field="feedback_path") from None
+    decision_id = await _to_store(service, entry)
     return FeedbackOut(id=note.id, label=body.label, reviewer=record["reviewer"], at=record["at"],
                        model_version=record.get("model_version"),
-                       policy_version=record.get("policy_version"), warnings=warnings)
+                       policy_version=record.get("policy_version"), decision_id=decision_id,
+                       warnings=warnings)
+
+
+async def _to_store(service: Service, entry: FeedbackEntry) -> int | None:
+    """The correction into the review store too (it decides the note's queue item when one
+    waits); ``None`` when the store is off or unavailable (the file has it)."""
+    review = service.review
+    if not review.enabled:
+        return None
+
+    def run() -> int:
+        made = review.store().record_correction(
+            entry.note, entry.label, entry.reviewer, comment=entry.comment,
+            predicted_label=entry.predicted_label, predicted_decision=entry.predicted_decision)
+        review.notify(made, None)
+        return made.id
+
+    try:
+        return await run_in_threadpool(run)
+    except StoreError as exc:
+        log.warning("feedback: the correction is in the file only: %s", exc)
+        return None
 
 
 # ----------------------------------------------------------------------------- helpers
