@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,25 @@ from classifier.fetch import PictureFetcher, PictureFetchError
 from classifier.model import bytes_sha256, file_sha256
 from classifier.types import Note, Picture
 
-__all__ = ["MAX_PICTURE_BYTES", "PictureReader"]
+__all__ = ["MAX_PICTURE_BYTES", "PictureOptions", "PictureReader"]
 
 MAX_PICTURE_BYTES = 20 * 1024 * 1024
 """The largest picture file read (bytes)."""
+
+
+@dataclass(frozen=True)
+class PictureOptions:
+    """How to read pictures, as plain values that travel to other processes (Ray actors):
+    ``root`` (local paths), ``cache_dir``, ``fetch`` (URLs, with a default
+    :class:`~classifier.fetch.PictureFetcher`)."""
+
+    root: str | None = None
+    cache_dir: str | None = None
+    fetch: bool = False
+
+    def reader(self) -> PictureReader:
+        return PictureReader(self.root, cache_dir=self.cache_dir,
+                             fetcher=PictureFetcher() if self.fetch else None)
 
 
 class PictureReader:

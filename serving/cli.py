@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "comments JSONL/JSON/CSV); bad comment rows go to the errors file")
     p.add_argument("--images", action="store_true",
                    help="read the notes' pictures (OCR text and QR codes; needs the 'images' "
-                        "extra and --image-root); a picture that cannot be read makes its note an "
-                        "error row naming images[i]")
+                        "extra and --image-root or --fetch-images; on --engine ray the actors "
+                        "read them); a picture that cannot be read makes its note an error row "
+                        "naming images[i]")
     p.add_argument("--image-root", type=Path,
                    help="with --images: the folder picture paths are under; others are refused")
     p.add_argument("--image-cache", type=Path,
@@ -132,11 +133,16 @@ def _load_pipeline(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def _run_score(args: argparse.Namespace) -> int:
     from serving.batch.local import score_file
 
+    if args.fetch_images and not args.images:
+        print("notecheck: error: --fetch-images needs --images (pictures are read only when asked)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.images and args.image_root is None and not args.fetch_images:
+        print("notecheck: error: --images needs --image-root DIR (the folder the pictures' "
+              "paths are under; others are refused) or --fetch-images (picture URLs)",
+              file=sys.stderr)
+        return EXIT_USAGE
     if args.engine == "ray":
-        if args.images:
-            print("notecheck: error: --images is not read on the ray engine yet; score with "
-                  "--engine local", file=sys.stderr)
-            return EXIT_USAGE
         if args.comments is not None:
             print("notecheck: error: --comments is not joined on the ray engine yet; score with "
                   "--engine local, or give each note its comments in its record ('comments': [...])",
@@ -146,23 +152,10 @@ def _run_score(args: argparse.Namespace) -> int:
     if args.address is not None:
         print("notecheck: error: --address needs --engine ray", file=sys.stderr)
         return EXIT_USAGE
-    if args.fetch_images and not args.images:
-        print("notecheck: error: --fetch-images needs --images (pictures are read only when asked)",
-              file=sys.stderr)
-        return EXIT_USAGE
     pictures = None
     if args.images:
-        from classifier.fetch import PictureFetcher
-        from classifier.pictures import PictureReader
-
-        if args.image_root is None and not args.fetch_images:
-            print("notecheck: error: --images needs --image-root DIR (the folder the pictures' "
-                  "paths are under; others are refused) or --fetch-images (picture URLs)",
-                  file=sys.stderr)
-            return EXIT_USAGE
         try:
-            pictures = PictureReader(args.image_root, cache_dir=args.image_cache,
-                                     fetcher=PictureFetcher() if args.fetch_images else None)
+            pictures = _picture_options(args).reader()
         except ValueError as exc:
             print(f"notecheck: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -185,6 +178,14 @@ def _run_score(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _picture_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from classifier.pictures import PictureOptions
+
+    return PictureOptions(root=str(args.image_root) if args.image_root is not None else None,
+                          cache_dir=str(args.image_cache) if args.image_cache is not None else None,
+                          fetch=args.fetch_images)
+
+
 def _write_summary_json(args: argparse.Namespace, summary) -> None:  # type: ignore[no-untyped-def]
     if args.summary_json:
         args.summary_json.write_text(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2), "utf-8")
@@ -204,12 +205,21 @@ def _run_score_ray(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     from serving.batch.ray import score_with_ray
 
+    pictures = None
+    if args.images:
+        pictures = _picture_options(args)
+        try:
+            pictures.reader()  # refuses a root that is not a folder here, not in the actors
+        except ValueError as exc:
+            print(f"notecheck: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         summary = score_with_ray(
             args.input, args.output, errors=args.errors, fmt=args.fmt, model=args.model,
             policy=args.policy, lexicon=args.lexicon, address=args.address,
             batch_size=args.batch_size, num_actors=args.num_actors, max_chars=args.max_chars,
             progress=not args.no_progress, exact=args.exact, resume=args.resume,
+            pictures=pictures,
         )
     except ValueError as exc:
         print(f"notecheck: error: {exc}", file=sys.stderr)

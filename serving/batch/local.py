@@ -213,20 +213,21 @@ def _score_file(
         for batch in _batches(records, start_row, batch_size, limit):
             if joined is not None:
                 batch = join_comments(batch, joined, summary.comments)
+            failures: list[dict[str, Any]] = []
             if pictures is not None:
                 batch, failures = read_pictures(batch, pictures)
-                for failure in failures:
-                    write_line(err_f, failure)
-                    summary.picture_failures += 1
             verdicts, row_errors = score_records(pipeline, batch)
             for _, verdict in verdicts:
                 write_line(out_f, verdict.to_dict())
                 summary.scored += 1
                 summary.labels[verdict.label] += 1
                 summary.decisions[(verdict.label, verdict.decision)] += 1
-            for err in row_errors:
-                write_line(err_f, error_row(err))
-                summary.failed += 1
+            lines = [(int(f["row"]), 0, f) for f in failures]  # a row's unfetched pictures first
+            lines += [(err.row, 1, error_row(err)) for err in row_errors]
+            for _, kind, line in sorted(lines, key=lambda x: x[:2]):
+                write_line(err_f, line)
+                summary.failed += kind
+                summary.picture_failures += 1 - kind
             for rec in batch:
                 summary.count_ignored(rec.ignored)
             last_row = batch[-1].row

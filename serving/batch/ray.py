@@ -59,13 +59,20 @@ from classifier.formats import (
     parse_jsonl_line,
     record_from_mapping,
 )
-from classifier.notes import DEFAULT_MAX_CHARS
+from classifier.notes import DEFAULT_MAX_CHARS, READ_PICTURES
 from classifier.onnx_backend import available_cpus
+from classifier.pictures import PictureOptions
 from classifier.pipeline import Pipeline
 from classifier.types import Verdict
 from classifier.writers import json_line
 from serving.batch.checkpoint import RunFiles, write_line
-from serving.batch.local import Summary, default_errors_path, error_row, score_records
+from serving.batch.local import (
+    Summary,
+    default_errors_path,
+    error_row,
+    read_pictures,
+    score_records,
+)
 
 __all__ = ["ray_session", "score_with_ray"]
 
@@ -98,19 +105,32 @@ def record_from_line(row: int, line: bytes, oversize: int | None, max_chars: int
 
 
 class _ScoreActor:
-    """One per Ray actor: loads the Pipeline once, then scores batches of input rows into
-    result rows ``row, kind ("verdict"|"error"), label, decision, json``."""
+    """One per Ray actor: loads the Pipeline once (and, with ``pictures``, its own picture
+    reader: the actor reads and OCRs the pictures), then scores batches of input rows into result
+    rows ``row, kind ("verdict"|"error"), label, decision, json``."""
 
     def __init__(self, model: str | None, policy: str | None, lexicon: str | None, fmt: str,
-                 max_chars: int, exact: bool = False) -> None:
+                 max_chars: int, exact: bool = False,
+                 pictures: PictureOptions | None = None) -> None:
         self.pipeline = Pipeline.load(model, policy, lexicon, exact=exact)
         self.fmt = fmt
         self.max_chars = max_chars
+        self.pictures = pictures.reader() if pictures is not None else None
 
     def __call__(self, batch: Any) -> Any:
-        records = self.records(batch)
+        token = READ_PICTURES.set(self.pictures is not None)
+        try:
+            records = self.records(batch)
+        finally:
+            READ_PICTURES.reset(token)
+        extra: dict[int, list[str]] = {}
+        if self.pictures is not None:
+            records, failures = read_pictures(records, self.pictures)
+            for failure in failures:
+                extra.setdefault(int(failure["row"]), []).append(json_line(failure))
         verdicts, errors = score_records(self.pipeline, records)
-        return _result_table(verdicts, errors, {r.row: r.ignored for r in records if r.ignored})
+        return _result_table(verdicts, errors, {r.row: r.ignored for r in records if r.ignored},
+                             extra)
 
     def records(self, batch: Any) -> list[Record]:
         if self.fmt == "jsonl":
@@ -124,25 +144,28 @@ class _ScoreActor:
         return out
 
 
-RESULT_COLUMNS = ("row", "kind", "label", "decision", "json", "ignored")
+RESULT_COLUMNS = ("row", "kind", "label", "decision", "json", "ignored", "picture_errors")
 
 
 def _result_table(verdicts: list[tuple[int, Verdict]], errors: list[RowError],
-                  ignored: dict[int, tuple[str, ...]] | None = None) -> Any:
+                  ignored: dict[int, tuple[str, ...]] | None = None,
+                  picture_errors: dict[int, list[str]] | None = None) -> Any:
     """One row per input record, in row order: ``row, kind ("verdict"|"error"), label,
-    decision, json`` (the line the outputs get) and ``ignored`` (the record's unread fields)."""
+    decision, json`` (the line the outputs get), ``ignored`` (the record's unread fields) and
+    ``picture_errors`` (errors-file lines for its pictures not fetched; the note was scored)."""
     import pyarrow as pa
 
     ignored = ignored or {}
-    rows: list[tuple[int, str, str | None, str | None, str, list[str]]] = [
-        (r, "verdict", v.label, v.decision, json_line(v.to_dict()), list(ignored.get(r, ())))
-        for r, v in verdicts]
-    rows += [(e.row, "error", None, None, json_line(error_row(e)), list(ignored.get(e.row, ())))
-             for e in errors]
+    extra = picture_errors or {}
+    rows: list[tuple[int, str, str | None, str | None, str, list[str], list[str]]] = [
+        (r, "verdict", v.label, v.decision, json_line(v.to_dict()), list(ignored.get(r, ())),
+         extra.get(r, [])) for r, v in verdicts]
+    rows += [(e.row, "error", None, None, json_line(error_row(e)), list(ignored.get(e.row, ())),
+              extra.get(e.row, [])) for e in errors]
     rows.sort(key=lambda r: r[0])
     cols = list(zip(*rows, strict=True)) if rows else [()] * len(RESULT_COLUMNS)
     types = [pa.int64(), pa.string(), pa.string(), pa.string(), pa.string(),
-             pa.list_(pa.string())]
+             pa.list_(pa.string()), pa.list_(pa.string())]
     return pa.table([pa.array(c, t) for c, t in zip(cols, types, strict=True)],
                     names=list(RESULT_COLUMNS))
 
@@ -341,13 +364,16 @@ def score_with_ray(
     progress: bool = False,
     exact: bool = False,
     resume: bool = False,
+    pictures: PictureOptions | None = None,
 ) -> Summary:
     """Score a JSONL or Parquet dump on Ray Data; the outputs equal ``score_file``'s.
 
     ``address`` joins a Ray cluster (see :func:`ray_session`); without it a local instance is
     started. ``num_actors`` actors each load the Pipeline (``model``, ``policy``, ``lexicon``:
     paths that every node can read; ``None`` = the shipped defaults) once and take
-    ``num_cpus_per_actor`` CPUs; ``exact`` as for :meth:`Pipeline.load`. ``resume`` continues a
+    ``num_cpus_per_actor`` CPUs; ``exact`` as for :meth:`Pipeline.load`. ``pictures``
+    (``--images``): each actor reads and OCRs the notes' pictures as the local engine does (the
+    image root must be readable on every node). ``resume`` continues a
     job that stopped, scoring only the records after its checkpoint. Raises ``FormatError`` for
     an input it cannot read, ``NotecheckError`` when the verdicts and errors do not account for
     every input record and ``BatchIOError`` (one line, resumable) when a file cannot be written.
@@ -366,7 +392,7 @@ def score_with_ray(
     summary = Summary(output=str(output), errors=str(errors))
     actor_args = {"model": _opt_str(model), "policy": _opt_str(policy),
                   "lexicon": _opt_str(lexicon), "fmt": fmt, "max_chars": max_chars,
-                  "exact": exact}
+                  "exact": exact, "pictures": pictures}
     try:
         state = files.begin(resume)
         if state is not None:
@@ -504,11 +530,16 @@ def _append(batch: Any, out_f: IO[bytes], err_f: IO[bytes], summary: Summary) ->
     decisions = batch.column("decision").to_pylist()
     ignored = (batch.column("ignored").to_pylist() if "ignored" in batch.column_names
                else [None] * len(kinds))
+    pictures = (batch.column("picture_errors").to_pylist()
+                if "picture_errors" in batch.column_names else [None] * len(kinds))
     if "verdict" in kinds:  # one model and policy in a run, a resumed run included
         first = json.loads(texts[kinds.index("verdict")])
         summary.check_versions((first["model_version"], first["policy_version"]))
-    for kind, text, label, decision, names in zip(kinds, texts, labels, decisions, ignored,
-                                                  strict=True):
+    for kind, text, label, decision, names, unfetched in zip(kinds, texts, labels, decisions,
+                                                             ignored, pictures, strict=True):
+        for line in unfetched or ():
+            write_line(err_f, line)
+            summary.picture_failures += 1
         if kind == "verdict":
             write_line(out_f, text)
             summary.scored += 1

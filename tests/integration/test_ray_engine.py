@@ -251,6 +251,59 @@ def test_cli_score_engine_ray_writes_what_the_local_engine_writes(
     assert f"records {N_NOTES - 2}: scored {N_NOTES - 10}, failed 8" in printed  # 2 blank lines
 
 
+@pytest.mark.usefixtures("ray_local")
+def test_ray_engine_actors_read_pictures_like_the_local_engine(tmp_path: Path,
+                                                                lexical_dir: Path) -> None:
+    """``--images`` on Ray: the actors OCR the pictures and decode their QR codes; verdicts and
+    errors equal the local engine's, a refused fetch included (a line, the note still scored)."""
+    import qrcode
+    from PIL import Image, ImageDraw, ImageFont
+
+    from classifier.pictures import PictureOptions
+    from serving.cli import main
+
+    root = tmp_path / "pictures"
+    root.mkdir()
+    im = Image.new("RGB", (420, 90), "white")
+    font = ImageFont.truetype("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 36)
+    ImageDraw.Draw(im).text((16, 20), "加V: abc12345", font=font, fill="black")
+    im.save(root / "contact.png")
+    qrcode.make("https://weixin.qq.com/g/AbCdEf").save(root / "group_qr.png")
+    bland = "天气很好，和朋友去湖边露营，拍了很多照片。"
+    rows = [{"id": "plain", "text": bland},
+            {"id": "contact", "text": bland, "images": ["contact.png"]},
+            {"id": "qr", "text": bland, "images": [{"path": "group_qr.png"}]},
+            {"id": "outside", "text": bland, "images": ["../escape.png"]},
+            {"id": "loopback", "text": bland, "images": ["http://127.0.0.1:9/a.png", "contact.png"]}]
+    src = tmp_path / "notes.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    options = PictureOptions(root=str(root), fetch=True)
+    local = score_file(Pipeline.load(lexical_dir), src, tmp_path / "local.jsonl", progress=False,
+                       pictures=options.reader())
+    ray = score_with_ray(src, tmp_path / "ray.jsonl", model=lexical_dir, num_actors=1,
+                         pictures=options)
+    assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert ((tmp_path / "ray.errors.jsonl").read_bytes()
+            == (tmp_path / "local.errors.jsonl").read_bytes())
+    assert (ray.scored, ray.failed, ray.picture_failures) == (local.scored, local.failed,
+                                                              local.picture_failures) == (4, 1, 1)
+    verdicts = {v["id"]: v for v in read_jsonl(tmp_path / "ray.jsonl")}
+    for note, field in (("contact", "images[0]"), ("qr", "images[0]"), ("loopback", "images[1]")):
+        assert any(r["field"] == field for r in verdicts[note]["reasons"]), verdicts[note]
+    assert not any(r["field"] for r in verdicts["plain"]["reasons"] if r["field"] != "text")
+    outside, unfetched = read_jsonl(tmp_path / "ray.errors.jsonl")
+    assert (outside["row"], outside["field"]) == (4, "images[0]") and "scored" not in outside
+    assert "outside the image root" in outside["reason"]
+    assert (unfetched["row"], unfetched["field"], unfetched["scored"]) == (5, "images[0]", True)
+    assert "not a public address" in unfetched["reason"]
+    assert main(["score", str(src), "-o", str(tmp_path / "cli.jsonl"), "--model", str(lexical_dir),
+                 "--engine", "ray", "--num-actors", "1", "--images", "--image-root", str(root),
+                 "--no-progress"]) == 0
+    cli_errors = read_jsonl(tmp_path / "cli.errors.jsonl")  # no --fetch-images: a URL is refused
+    assert [(e["row"], e["field"]) for e in cli_errors] == [(4, "images[0]"), (5, "images[0]")]
+    assert "not fetched" in cli_errors[1]["reason"] and "scored" not in cli_errors[1]
+
+
 @pytest.mark.parametrize(("flags", "message"), [
     (["--engine", "ray", "--limit", "5"], "--limit belongs to the local engine"),
     (["--address", "auto"], "--address needs --engine ray"),
