@@ -1,6 +1,6 @@
 """``GET /``: the reviewer console (plain HTML/CSS/JS from ``serving/http/static``, no build step).
 
-The page and its two static files are served without an API key (they hold no data); every call
+The page and its static files are served without an API key (they hold no data); every call
 the page makes goes to the ``/v1`` API with the key the reviewer types in (kept in the tab's
 ``sessionStorage``, sent as ``X-API-Key``). The page is served with a strict
 Content-Security-Policy: scripts and styles only from this origin, no inline script, no
@@ -34,7 +34,8 @@ _SECURITY_HEADERS = {
     "Cache-Control": "no-cache",
 }
 _STATIC = {"console.css": "text/css; charset=utf-8",
-           "console.js": "text/javascript; charset=utf-8"}
+           "console.js": "text/javascript; charset=utf-8",
+           "queue.js": "text/javascript; charset=utf-8"}
 
 
 def _static_text(name: str) -> str:
@@ -52,7 +53,7 @@ async def console(settings: SettingsDep) -> HTMLResponse:
 
 @router.get("/static/{name}")
 async def static(name: str) -> Response:
-    """``console.css`` and ``console.js``; nothing else is served from here."""
+    """``console.css``, ``console.js`` and ``queue.js``; nothing else is served from here."""
     media = _STATIC.get(name)
     if media is None:
         raise ApiError(404, "not_found", f"no static file {name!r}; the console serves only "

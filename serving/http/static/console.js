@@ -7,6 +7,8 @@
  * API calls: POST /v1/moderate/explain (one note), POST /v1/moderate/upload (a dump as text),
  * POST /v1/feedback (a correction), GET /v1/model (versions, rule descriptions). The API key is
  * kept in sessionStorage and sent as X-API-Key.
+ * The review queue and stats tabs live in queue.js, which reuses the helpers published here as
+ * window.notecheckConsole (the verdict view and its evidence highlighting, the API client).
  */
 (function () {
   "use strict";
@@ -741,13 +743,19 @@
   // ------------------------------------------------------------------------- tabs and start
 
   function selectTab(name) {
-    for (const [tab, panel] of [["tab-note", "panel-note"], ["tab-upload", "panel-upload"]]) {
-      const on = tab === "tab-" + name;
-      $(tab).setAttribute("aria-selected", on ? "true" : "false");
-      $(tab).tabIndex = on ? 0 : -1;
-      $(panel).hidden = !on;
+    for (const tab of document.querySelectorAll('.tabs [role="tab"]')) {
+      const on = tab.id === "tab-" + name;
+      tab.setAttribute("aria-selected", on ? "true" : "false");
+      tab.tabIndex = on ? 0 : -1;
+      $(tab.getAttribute("aria-controls")).hidden = !on;
     }
   }
+
+  // The helpers queue.js (the review queue and stats tabs) reuses: one verdict view, one client.
+  window.notecheckConsole = Object.freeze({
+    $, el, api, explainFailure, showError, selectTab, collectSpans, noteFields, labelBadge,
+    decisionBadge, scoreBars, legend, reasonList, LABELS, LABEL_NAMES,
+  });
 
   function start() {
     const auth = (document.querySelector('meta[name="notecheck-auth"]') || {}).content === "true";
