@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-actors", type=int, default=1,
                    help="ray engine: actors in the pool, each loads the model once (default 1)")
     _model_args(p)
+    from serving.store.cli import add_db_options, add_export_command
+
+    add_db_options(p)
     p.set_defaults(run=_run_score)
 
     p = sub.add_parser("check", help="score one note given on the command line and print the verdict")
@@ -111,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_commands(sub)
     add_promote_command(sub)
     add_serve_command(sub)
+    add_export_command(sub)
     add_report_command(sub)
     return parser
 
@@ -142,6 +146,10 @@ def _run_score(args: argparse.Namespace) -> int:
               "paths are under; others are refused) or --fetch-images (picture URLs)",
               file=sys.stderr)
         return EXIT_USAGE
+    if args.engine == "ray" and args.db is not None:
+        print("notecheck: error: --db is not recorded on the ray engine yet; score with "
+              "--engine local", file=sys.stderr)
+        return EXIT_USAGE
     if args.engine == "ray":
         if args.comments is not None:
             print("notecheck: error: --comments is not joined on the ray engine yet; score with "
@@ -164,18 +172,35 @@ def _run_score(args: argparse.Namespace) -> int:
             print(f"notecheck: error: {name} {str(path)!r} does not exist", file=sys.stderr)
             return EXIT_FAILED
     pipeline = _load_pipeline(args)
+    recording = _recording(args, pipeline)  # --db: verdicts into the review store too
     try:
         summary = score_file(
-            pipeline, Path(args.input), args.output, errors=args.errors, fmt=args.fmt, resume=args.resume,
+            recording or pipeline, Path(args.input), args.output, errors=args.errors, fmt=args.fmt,
+            resume=args.resume,
             batch_size=args.batch_size, limit=args.limit, progress=not args.no_progress,
             max_chars=args.max_chars, comments=args.comments, pictures=pictures,
+            on_batch=None if recording is None else recording.flush,
         )
     except ValueError as exc:
         print(f"notecheck: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        if recording is not None:
+            recording.store.close()
     print(format_summary(summary, pipeline.model_version, pipeline.policy.version))
+    if recording is not None:
+        print(f"review store: {recording.recorded} verdicts recorded, {recording.queued} newly "
+              f"queued for review ({recording.store.engine.url.render_as_string()})")
     _write_summary_json(args, summary)
     return EXIT_OK
+
+
+def _recording(args: argparse.Namespace, pipeline):  # type: ignore[no-untyped-def]
+    """With ``--db``: the pipeline wrapped so that each batch is recorded in the store."""
+    from serving.store.cli import RecordingPipeline, open_for_score
+
+    store = open_for_score(args)
+    return None if store is None else RecordingPipeline(pipeline, store)
 
 
 def _picture_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
