@@ -32,7 +32,7 @@ from serving.http.schemas import (
     WarningOut,
 )
 from serving.http.settings import Settings
-from serving.http.shadow import ShadowScorer
+from serving.http.shadow import ShadowScorer, store_recorder
 
 __all__ = ["ModerationService", "PipelineFactory", "ReloadRefused", "default_pipeline_factory"]
 
@@ -77,7 +77,8 @@ class ModerationService:
         if settings.shadow_model is not None:
             self.shadow = ShadowScorer.for_model(
                 settings.shadow_model, lexicon=settings.lexicon, exact=settings.exact,
-                registry=self.metrics.registry, max_pending=settings.shadow_max_pending)
+                registry=self.metrics.registry, max_pending=settings.shadow_max_pending,
+                record=store_recorder(self.review.store) if self.review.enabled else None)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:

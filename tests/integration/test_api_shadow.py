@@ -68,10 +68,10 @@ def _answers(client: TestClient) -> list[dict[str, object]]:
 
 def test_shadow_never_changes_the_answer_and_counts_disagreements(lexical_dir: Path,
                                                                   swapped_dir: Path) -> None:
-    with serving(Settings(model=lexical_dir)) as plain:
+    with serving(Settings(model=lexical_dir, store=False)) as plain:
         expected = _answers(plain)
     recorded: list[Disagreement] = []
-    with serving(Settings(model=lexical_dir, shadow_model=swapped_dir)) as client:
+    with serving(Settings(model=lexical_dir, shadow_model=swapped_dir, store=False)) as client:
         shadow = client.app.state.service.shadow  # type: ignore[attr-defined]
         assert shadow is not None
         shadow._record = recorded.extend  # the store's recorder in production
@@ -141,7 +141,7 @@ def test_shadow_record_failures_are_counted_never_raised(lexical_dir: Path, swap
 def test_shadow_model_that_fails_to_load_leaves_the_api_answering(lexical_dir: Path, tmp_path: Path) -> None:
     empty = tmp_path / "not-a-model"
     empty.mkdir()
-    with serving(Settings(model=lexical_dir, shadow_model=empty)) as client:
+    with serving(Settings(model=lexical_dir, shadow_model=empty, store=False)) as client:
         r = client.post("/v1/moderate", json={"id": "a", "text": TOY_NOTES[3][0]})
         assert r.status_code == 200
         shadow = client.app.state.service.shadow  # type: ignore[attr-defined]
@@ -191,3 +191,31 @@ def test_shadow_store_recorder_queues_each_disagreement_for_review(lexical_dir: 
             assert versions == {"toy-lexical@t1", "toy-swapped@t2"}
     finally:
         store.close()
+
+
+def test_shadow_disagreements_reach_the_queue_through_the_api(lexical_dir: Path, swapped_dir: Path,
+                                                              tmp_path: Path) -> None:
+    """``serve --shadow`` with the store on: the disagreements are queue items a reviewer sees."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with serving(Settings(model=lexical_dir, shadow_model=swapped_dir, db_url=url)) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/v1/queue").status_code != 200:  # the store opens in the background
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        answers = _answers(client)
+        service = client.app.state.service  # type: ignore[attr-defined]
+        assert service.shadow.wait_idle(30)
+        assert service.review.buffer.flush(30)
+        metrics = client.get("/metrics").text
+        queued = client.get("/v1/queue", params={"limit": 100}).json()["items"]
+    disagreements = sum(_metric(metrics, "notecheck_shadow_disagreements_total", served=s, shadow=h)
+                        for s in ("sharing", "undisclosed_ad", "declared")
+                        for h in ("sharing", "undisclosed_ad", "declared")
+                        if s != h and f'served="{s}",shadow="{h}"' in metrics)
+    assert disagreements >= 1
+    assert _metric(metrics, "notecheck_shadow_record_failures_total") == 0
+    served = {f"n{i}": a for i, a in enumerate(answers)}
+    shadowed = [i for i in queued if i["decision"] == "pass"]  # only a disagreement queues a pass
+    assert shadowed and len({i["note_id"] for i in queued}) >= disagreements
+    for item in shadowed:
+        assert item["label"] == served[item["note_id"]]["label"]
