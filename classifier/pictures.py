@@ -110,6 +110,11 @@ class PictureReader:
         return replace(picture, ocr_text=picture.ocr_text if picture.ocr_text is not None else text,
                        qr=qr)
 
+    def local_file(self, ref: str, name: str = "path") -> Path:
+        """The file of picture path ``ref`` under the root (what the console may show); raises
+        :class:`InputError` (field ``name``) outside the root, missing or too large."""
+        return self._resolve(ref, name)
+
     def _resolve(self, ref: str, name: str) -> Path:
         if self.root is None:
             raise InputError(f"the picture path {ref!r} is local, and no image root is set; only "

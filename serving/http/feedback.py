@@ -69,6 +69,9 @@ def note_record(note: Note) -> dict[str, Any]:
             record[name] = value
     if note.comments:
         record["comments"] = [{k: v for k, v in vars(c).items() if v is not None} for c in note.comments]
+    if note.images:  # with their text as read (OCR) and their QR codes, when read
+        record["images"] = [{k: (list(v) if k == "qr" else v) for k, v in vars(p).items()
+                             if v is not None and v != ()} for p in note.images]
     return record
 
 

@@ -161,6 +161,24 @@ class ModerationService:
             return notes
         return await asyncio.to_thread(self._read_pictures, self.pictures, notes, prefix)
 
+    async def read_pictures_each(self, notes: list[Note]) -> list[Note | InputError]:
+        """Each note with its pictures read, or the error of its first unreadable picture (the
+        console's upload makes it that row's error); ``notes`` as they are when pictures are off."""
+        reader = self.pictures
+        if reader is None or not any(n.images for n in notes):
+            return list(notes)
+
+        def run() -> list[Note | InputError]:
+            out: list[Note | InputError] = []
+            for note in notes:
+                try:
+                    out.append(reader.read(note))
+                except InputError as exc:
+                    out.append(exc)
+            return out
+
+        return await asyncio.to_thread(run)
+
     @staticmethod
     def _read_pictures(reader: PictureReader, notes: list[Note], prefix: str | None) -> list[Note]:
         out = []

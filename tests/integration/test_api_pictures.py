@@ -5,6 +5,7 @@ with Pillow in Debian's WenQuanYi font and with ``qrcode``; the shipped model sc
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,3 +112,36 @@ def test_api_pictures_settings_are_checked(values: dict[str, object], why: str) 
            for k, v in values.items()}
     with pytest.raises(InputError, match=why):
         Settings.from_env(env)
+
+
+def test_api_pictures_console_explain_and_upload(client: TestClient) -> None:
+    r = client.post("/v1/moderate/explain", json={**NOTE, "images": ["contact.png"]})
+    assert r.status_code == 200, r.text
+    item = r.json()
+    (text,) = item["pictures"]
+    assert "abc12345" in text and item["note"]["images"][0]["ocr_text"] == text.split("\n[QR")[0]
+    sig = next(s for s in item["signals"] if s["field"] == "images[0]")
+    assert text[sig["start"]:sig["end"]] == sig["text"]
+    dump = "\n".join(json.dumps(n, ensure_ascii=False) for n in (
+        {**NOTE, "images": ["wechat_qr.png"]}, {**NOTE, "id": "n2", "images": ["../secret.png"]}))
+    r = client.post("/v1/moderate/upload", json={"filename": "d.jsonl", "content": dump})
+    assert r.status_code == 200, r.text
+    up = r.json()
+    assert up["count"] == 1 and up["items"][0]["verdict"]["label"] == "undisclosed_ad"
+    assert "WeChat contact" in up["items"][0]["pictures"][0]
+    (err,) = up["errors"]
+    assert (err["row"], err["field"]) == (2, "images[0]") and "outside" in err["reason"]
+
+
+def test_api_pictures_console_serves_only_pictures_under_the_root(client: TestClient,
+                                                                  root: Path) -> None:
+    r = client.get("/v1/console/picture", params={"path": "contact.png"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content == (root / "contact.png").read_bytes()
+    assert r.headers["x-content-type-options"] == "nosniff"
+    (root / "fake.png").write_text("<script>alert(1)</script>", "utf-8")
+    for path, status in (("../secret.png", 404), ("/etc/hostname", 404), ("missing.png", 404),
+                         ("fake.png", 415)):
+        r = client.get("/v1/console/picture", params={"path": path})
+        assert r.status_code == status, (path, r.text)
+        assert r.json()["field"] == "path"

@@ -11,6 +11,7 @@ from serving.http.routes import (
     metrics,
     model,
     moderate,
+    pictures,
     policy,
     queue,
 )
@@ -18,4 +19,4 @@ from serving.http.routes import (
 __all__ = ["ROUTERS"]
 
 ROUTERS = (health.router, moderate.router, model.router, policy.router, metrics.router,
-           docs.router, console.router, feedback.router, queue.router)
+           docs.router, console.router, feedback.router, queue.router, pictures.router)

@@ -25,8 +25,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from classifier.errors import FormatError, InputError
-from classifier.formats import Record, detect_format, read_records
-from classifier.signals import Lexicon, extract_signals
+from classifier.formats import Record, RowError, detect_format, read_records
+from classifier.notes import READ_PICTURES
+from classifier.signals import Lexicon, extract_signals, field_text
 from classifier.types import Note, Signal, Verdict
 from serving.http.deps import ApiKey, RequestContextDep, Service, SettingsDep
 from serving.http.errors import ERROR_RESPONSES, ApiError
@@ -68,7 +69,7 @@ class SignalOut(BaseModel):
     kind: str
     entry: str
     text: str
-    field: str = Field(description="title, text, comments[i] or author.bio")
+    field: str = Field(description="title, text, comments[i], author.bio or images[i]")
     start: int
     end: int
 
@@ -81,6 +82,9 @@ class ReviewItem(BaseModel):
     note: dict[str, Any]
     verdict: VerdictItem
     signals: list[SignalOut]
+    pictures: list[str] = Field(default=[], description=(
+        "The text of each picture as offsets into images[i] count it (its OCR text, then its QR "
+        "codes); empty when pictures are not read."))
 
 
 class ExplainOut(ReviewItem):
@@ -160,6 +164,7 @@ async def explain(body: ModerateIn, service: Service, ctx: RequestContextDep) ->
     the lexical signals (kind, lexicon entry, character offsets)."""
     request_id = ctx.use_request_id(body.request_id)
     notes, warnings = service.to_notes([body])
+    notes = await service.read_pictures(notes)
     ctx.record_notes(notes, service.settings.log_note_text)
     verdicts = await service.moderate(notes)
     item = (await _review_items(service.pipeline().lexicon, notes, verdicts, [None]))[0]
@@ -192,7 +197,8 @@ async def upload(body: UploadIn, service: Service, ctx: RequestContextDep) -> Up
 async def _score_upload(body: UploadIn, service: Service, ctx: RequestContextDep) -> UploadOut:
     settings = service.settings
     fmt, records = await run_in_threadpool(read_upload, body.content, body.format, body.filename,
-                                           settings.max_text_chars)
+                                           settings.max_text_chars, service.pictures is not None)
+    records = await _with_pictures(service, records)
     notes = [r.note for r in records if r.note is not None]
     rows = [r.row for r in records if r.note is not None]
     ctx.record_notes(notes, settings.log_note_text)
@@ -264,11 +270,36 @@ async def _to_store(service: Service, entry: FeedbackEntry) -> int | None:
 # ----------------------------------------------------------------------------- helpers
 
 
+async def _with_pictures(service: Service, records: list[Record]) -> list[Record]:
+    """The records with their notes' pictures read (when the server reads pictures); a note
+    whose picture cannot be read becomes that row's error, naming ``images[i]``."""
+    read = await service.read_pictures_each([r.note for r in records if r.note is not None])
+    out, it = [], iter(read)
+    for rec in records:
+        if rec.note is not None:
+            got = next(it)
+            rec = (Record(rec.row, got, None, rec.ignored) if not isinstance(got, InputError) else
+                   Record(rec.row, None, RowError(rec.row, got.field, got.reason, rec.note.id),
+                          rec.ignored))
+        out.append(rec)
+    return out
+
+
 def read_upload(content: str, fmt: str | None, filename: str | None,
-                max_chars: int) -> tuple[str, list[Record]]:
+                max_chars: int, pictures: bool = False) -> tuple[str, list[Record]]:
     """Parse an uploaded dump with :func:`classifier.formats.read_records` (through a temporary
-    file); returns the format used and every record. Raises :class:`InputError` (``field``
-    ``content``/``format``) when the dump as a whole cannot be read."""
+    file); returns the format used and every record (``pictures``: with the notes' ``images``).
+    Raises :class:`InputError` (``field`` ``content``/``format``) when the dump as a whole cannot
+    be read."""
+    token = READ_PICTURES.set(pictures)
+    try:
+        return _read_upload(content, fmt, filename, max_chars)
+    finally:
+        READ_PICTURES.reset(token)
+
+
+def _read_upload(content: str, fmt: str | None, filename: str | None,
+                 max_chars: int) -> tuple[str, list[Record]]:
     name = filename or "the upload"
     if fmt is None and filename:
         suffix = Path(filename).suffix.lower()
@@ -300,7 +331,9 @@ async def _review_items(lexicon: Lexicon, notes: Sequence[Note], verdicts: Seque
                         rows: Sequence[int | None]) -> list[ReviewItem]:
     def build() -> list[ReviewItem]:
         return [ReviewItem(row=row, note=note_record(note), verdict=VerdictItem.from_verdict(v),
-                           signals=[_signal_out(s) for s in extract_signals(note, lexicon)])
+                           signals=[_signal_out(s) for s in extract_signals(note, lexicon)],
+                           pictures=[field_text(note, f"images[{i}]")
+                                     for i in range(len(note.images))])
                 for note, v, row in zip(notes, verdicts, rows, strict=True)]
 
     return await run_in_threadpool(build)
