@@ -9,7 +9,7 @@ BASE   := .cache/e5-small
 SHIPPED := models/notecheck-base
 ONNX   := $(SHIPPED)/encoder/model.int8.onnx
 
-.PHONY: setup base onnx browser demo lint test model bench clean
+.PHONY: setup base onnx browser postgres demo lint test model bench clean
 
 $(BIN)/notecheck: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ onnx: $(ONNX)
 browser:
 	bash scripts/ensure-chromium.sh >/dev/null
 
+# Debian's PostgreSQL 15 server binaries for the store tests (they start a throw-away server)
+postgres:
+	bash scripts/ensure-postgres.sh >/dev/null
+
 demo: setup onnx
 	$(BIN)/notecheck score examples/notes_crawler.jsonl -o out/demo.jsonl
 
@@ -44,7 +48,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: setup base browser onnx
+test: setup base browser postgres onnx
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider
