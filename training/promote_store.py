@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from training.data import Example, load_labelled
-from training.promote import Recorder
 
 __all__ = ["reviewed_examples", "store_recorder"]
 
@@ -32,8 +32,9 @@ def reviewed_examples(url: str) -> list[Example]:
         return load_labelled(path)
 
 
-def store_recorder(url: str) -> Recorder:
-    """Appends each promotion event to the store's audit log (action ``promote``)."""
+def store_recorder(url: str) -> Callable[[dict[str, Any]], str]:
+    """Appends each promotion event to the store's audit log (action ``promote``); a
+    ``training.promote.Recorder`` (not imported: that module imports this one)."""
     from sqlalchemy.engine import make_url
 
     shown = make_url(url).render_as_string(hide_password=True)
