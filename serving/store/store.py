@@ -57,6 +57,9 @@ log = logging.getLogger("notecheck.store")
 
 DEFAULT_LEASE_S = 300.0
 MAX_PAGE = 500
+MAX_AGE_S = 10 * 366 * 86400.0
+"""The longest age a queue filter takes (ten years)."""
+MAX_LEASE_S = 86400.0
 Clock = Callable[[], datetime]
 
 
@@ -84,8 +87,7 @@ class Store:
         if reviews_required < 1:
             raise InvalidArgument(f"reviews_required must be >= 1, got {reviews_required}",
                                   field="reviews_required")
-        if lease_s <= 0:
-            raise InvalidArgument(f"lease_s must be > 0, got {lease_s}", field="lease_s")
+        _lease(lease_s)
         self.engine = engine
         self.queue_decisions = wanted
         self.reviews_required = reviews_required
@@ -239,6 +241,11 @@ class Store:
         if f.state not in (*STATES, "all"):
             raise InvalidArgument(f"state must be one of {', '.join(STATES)} or all, got "
                                   f"{f.state!r}", field="state")
+        for name in ("min_age_s", "max_age_s"):
+            value = getattr(f, name)
+            if value is not None and not 0 <= value <= MAX_AGE_S:
+                raise InvalidArgument(f"{name} must be 0-{MAX_AGE_S:g} seconds, got {value!r}",
+                                      field=name)
         after = decode_cursor(cursor) if cursor else 0
         now = self.clock()
         q = self._item_select().where(queue_items.c.id > after)
@@ -318,7 +325,7 @@ class Store:
         :class:`NotFound`."""
         reviewer = _reviewer(reviewer)
         now = self.clock()
-        until = now + timedelta(seconds=lease_s or self.lease_s)
+        until = now + timedelta(seconds=_lease(lease_s or self.lease_s))
         with self._write() as conn:
             done = conn.execute(update(queue_items).where(
                 queue_items.c.id == item_id, self._claimable(reviewer, now)).values(
@@ -337,7 +344,7 @@ class Store:
         reviewer = _reviewer(reviewer)
         f = filters or QueueFilter()
         now = self.clock()
-        until = now + timedelta(seconds=lease_s or self.lease_s)
+        until = now + timedelta(seconds=_lease(lease_s or self.lease_s))
         with self._write() as conn:
             q = (select(queue_items.c.id).where(self._claimable(reviewer, now),
                                                 *self._filter_clauses(f, now))
@@ -540,6 +547,13 @@ def _reviewer(reviewer: str) -> str:
         raise InvalidArgument(f"reviewer must be 1-100 characters, got {reviewer!r}",
                               field="reviewer")
     return name
+
+
+def _lease(seconds: float) -> float:
+    if not 0 < seconds <= MAX_LEASE_S:
+        raise InvalidArgument(f"lease_s must be 0-{MAX_LEASE_S:g} seconds, got {seconds!r}",
+                              field="lease_s")
+    return seconds
 
 
 def _label(label: str) -> None:

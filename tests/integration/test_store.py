@@ -299,3 +299,14 @@ def test_store_note_history_has_everything_and_404s(store: Store) -> None:
     with pytest.raises(NotFound) as err:
         store.note_history("missing")
     assert err.value.field == "note_id"
+
+
+def test_store_refuses_ages_and_leases_out_of_range(store: Store) -> None:
+    item = store.record_verdicts([(note("a"), verdict("a"))])[0].item_id or 0
+    for name, value in (("max_age_s", 1e300), ("min_age_s", -1.0)):
+        with pytest.raises(InvalidArgument) as err:
+            store.list_queue(QueueFilter(**{name: value}))
+        assert err.value.field == name
+    with pytest.raises(InvalidArgument) as lease:
+        store.claim(item, "li", lease_s=1e12)
+    assert lease.value.field == "lease_s"

@@ -44,6 +44,7 @@ from serving.store import (
     StoreError,
     StoreUnavailable,
 )
+from serving.store.store import MAX_AGE_S
 
 __all__ = ["router"]
 
@@ -205,8 +206,10 @@ async def list_queue(
     label: Annotated[LabelName | None, Query(description="The verdict's label.")] = None,
     rule: Annotated[str | None, Query(max_length=100, description="A rule id it fired.")] = None,
     decision: Annotated[Literal["review", "block"] | None, Query()] = None,
-    min_age_s: Annotated[float | None, Query(ge=0, description="Waiting at least.")] = None,
-    max_age_s: Annotated[float | None, Query(ge=0, description="Waiting at most.")] = None,
+    min_age_s: Annotated[float | None, Query(ge=0, le=MAX_AGE_S,
+                                             description="Waiting at least.")] = None,
+    max_age_s: Annotated[float | None, Query(ge=0, le=MAX_AGE_S,
+                                             description="Waiting at most.")] = None,
     claimed: Annotated[bool | None, Query(description="Held under a live lease.")] = None,
     state: Annotated[Literal["open", "decided", "superseded", "all"], Query()] = "open",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -266,14 +269,14 @@ async def undo(body: ReviewerIn, service: Service, settings: SettingsDep,
     return DecisionOut.of(await _call(review, lambda: review.store().undo_last(who)))
 
 
-@router.get("/v1/queue/{item_id}", response_model=QueueItemOut, summary="One queue item")
+@router.get("/v1/queue/{item_id:int}", response_model=QueueItemOut, summary="One queue item")
 async def get_item(item_id: ItemId, service: Service) -> QueueItemOut:
     review = service.review
     item = await _call(review, lambda: review.store().get_item(item_id))
     return QueueItemOut.of(item, _now(review))
 
 
-@router.post("/v1/queue/{item_id}/claim", response_model=QueueItemOut,
+@router.post("/v1/queue/{item_id:int}/claim", response_model=QueueItemOut,
              summary="Claim an item (a lease that expires)")
 async def claim(item_id: ItemId, body: ClaimIn, service: Service, settings: SettingsDep,
                 key: PresentedKey) -> QueueItemOut:
@@ -285,7 +288,7 @@ async def claim(item_id: ItemId, body: ClaimIn, service: Service, settings: Sett
     return QueueItemOut.of(item, _now(review))
 
 
-@router.post("/v1/queue/{item_id}/release", response_model=QueueItemOut,
+@router.post("/v1/queue/{item_id:int}/release", response_model=QueueItemOut,
              summary="Give a claimed item back")
 async def release(item_id: ItemId, body: ReviewerIn, service: Service, settings: SettingsDep,
                   key: PresentedKey) -> QueueItemOut:
@@ -300,7 +303,7 @@ async def release(item_id: ItemId, body: ReviewerIn, service: Service, settings:
     return QueueItemOut.of(await _call(review, run), _now(review))
 
 
-@router.post("/v1/queue/{item_id}/decision", response_model=DecisionOut, status_code=201,
+@router.post("/v1/queue/{item_id:int}/decision", response_model=DecisionOut, status_code=201,
              summary="Decide an item")
 async def decide(item_id: ItemId, body: DecisionIn, service: Service, settings: SettingsDep,
                  key: PresentedKey) -> DecisionOut:
