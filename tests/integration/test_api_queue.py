@@ -309,3 +309,14 @@ def test_api_queue_database_down_503_buffer_then_flush(lexical_dir: Path, tmp_pa
         assert c.get("/v1/queue").status_code == 200
         kept = [n["id"] for n in notes if c.get(f"/v1/notes/{n['id']}").status_code == 200]
         assert kept == ["d2", "d3", "d4"]  # the oldest were dropped, the rest written
+
+
+def test_api_queue_zero_setup_opens_a_sqlite_file_in_the_data_dir(lexical_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    settings = Settings(model=lexical_dir, data_dir=data, feedback_path=tmp_path / "f.jsonl")
+    with TestClient(create_app(settings)) as c:
+        wait_ready(c)
+        wait_store(c)
+        assert c.get("/v1/queue").json() == {"items": [], "next_cursor": None}
+    assert (data / "notecheck.db").is_file()
