@@ -7,7 +7,10 @@ uvicorn stops accepting connections and finishes the requests in flight, then th
 the queue and stops the scoring thread.
 
 Routes (``serving.http.routes``): ``POST /v1/moderate``, ``POST /v1/moderate/batch``, ``GET /healthz``,
-``GET /readyz``, ``GET /metrics``, ``GET /v1/model``, ``POST /v1/policy/reload``, ``GET /docs``.
+``GET /readyz``, ``GET /metrics``, ``GET /v1/model``, ``POST /v1/policy/reload``, ``GET /docs``, the
+console's, and the review queue's (``/v1/queue...``, ``GET /v1/notes/{note_id}``; ``routes/queue.py``).
+The review store (``serving.http.review``) opens in the lifespan too, in the background: the API
+answers whether or not the database does.
 
 Safe by default: the admin route (policy reload) always needs an admin key, and ``notecheck
 serve`` refuses to listen beyond loopback without API keys unless ``--allow-no-keys`` is given

@@ -9,8 +9,9 @@ invalid_json           400     the body is not JSON
 invalid_encoding       400     the body is not UTF-8
 unauthorized           401     an API key is required and missing or unknown
 forbidden              403     the key is not an admin key (policy reload)
-not_found              404     no such route
+not_found              404     no such route, queue item or note
 method_not_allowed     405
+conflict               409     a queue item another reviewer holds, or no longer open
 payload_too_large      413     the body is over ``max_body_bytes``
 unsupported_media      415     the body is not ``application/json``
 invalid_input          422     a field is missing, has the wrong type or is out of limits
@@ -19,6 +20,7 @@ queue_full             429     too many requests waiting (``Retry-After``)
 internal               500     a bug: nothing a client sends should cause it
 not_ready              503     the model is loading, or failed to load (``Retry-After``)
 shutting_down          503     the server is stopping
+store_unavailable      503     the review store (database) is down or off (queue routes only)
 deadline_exceeded      504     no verdict within ``request_timeout_s``
 =====================  ======  ==========================================================
 """

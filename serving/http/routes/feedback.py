@@ -6,7 +6,8 @@
   (``{"filename", "format", "content"}``; the API takes JSON bodies only) of at most
   ``max_upload_bytes`` -> the same detail for every valid row, and the invalid rows with the
   reason (row numbers as in :mod:`classifier.formats`), within ``upload_timeout_s``.
-* ``POST /v1/feedback`` — a reviewer's label for a note, appended to ``feedback_path``
+* ``POST /v1/feedback`` — a reviewer's label for a note, recorded in the review store (it decides
+  the note's queue item when one waits; ``decision_id``) and appended to ``feedback_path``
   (:mod:`serving.http.feedback`): a labelled file ``notecheck train --data`` reads as it is, rotated
   at ``feedback_max_bytes`` (``feedback.1.jsonl`` ...).
 """
