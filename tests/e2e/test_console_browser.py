@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,14 @@ def _chromium() -> str | None:
 def server(lexical_dir: Path, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[str, Path]]:
     feedback = tmp_path_factory.mktemp("e2e") / "feedback.jsonl"
-    app = create_app(Settings(model=lexical_dir, api_keys=frozenset({KEY}),
-                              feedback_path=feedback, max_upload_bytes=256 * 1024))
+    with _serve(Settings(model=lexical_dir, api_keys=frozenset({KEY}), feedback_path=feedback,
+                         max_upload_bytes=256 * 1024)) as url:
+        yield url, feedback
+
+
+@contextmanager
+def _serve(settings: Settings) -> Iterator[str]:
+    app = create_app(settings)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -71,7 +78,7 @@ def server(lexical_dir: Path, tmp_path_factory: pytest.TempPathFactory
         assert time.monotonic() < deadline, "the server did not become ready"
         time.sleep(0.05)
     try:
-        yield url, feedback
+        yield url
     finally:
         srv.should_exit = True
         thread.join(20)
@@ -95,7 +102,12 @@ def browser() -> Iterator[Any]:
 def page(browser: Any, server: tuple[str, Path]) -> Iterator[Any]:
     """A fresh tab on the console, with the reviewer name and the API key entered; collects
     dialogs and console errors (a CSP or Trusted Types violation is a console error)."""
-    url, _ = server
+    with _console(browser, server[0]) as p:
+        yield p
+
+
+@contextmanager
+def _console(browser: Any, url: str) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
     p = context.new_page()
     p.set_default_timeout(20_000)  # generous: the CI machine's two cores may be busy
@@ -223,3 +235,60 @@ def test_console_browser_upload_table_download_and_correction(
     examples = load_labelled(feedback)
     assert ("d2", wanted) in [(x.note.id, x.label) for x in examples]
     _no_unexpected_problems(page)
+
+
+@pytest.fixture(scope="module")
+def picture_server(lexical_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server that reads pictures under its own folder (made here: Pillow text in Debian's
+    WenQuanYi font, and a QR code)."""
+    import qrcode
+    from PIL import Image, ImageDraw, ImageFont
+
+    root = tmp_path_factory.mktemp("e2e-pictures")
+    im = Image.new("RGB", (420, 90), "white")
+    font = ImageFont.truetype("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 36)
+    ImageDraw.Draw(im).text((16, 20), "加V: abc12345", font=font, fill="black")
+    im.save(root / "contact.png")
+    qrcode.make("https://u.wechat.com/EabcDEF123").save(root / "wechat_qr.png")
+    with _serve(Settings(model=lexical_dir, api_keys=frozenset({KEY}), images=True,
+                         image_root=root, feedback_path=root.parent / "feedback.jsonl",
+                         store=False)) as url:
+        yield url
+
+
+def test_console_browser_shows_comments_bio_and_pictures(browser: Any, picture_server: str) -> None:
+    note = {"id": "ctx1", "title": "周末露营", "text": "天气很好，和朋友去湖边露营。",
+            "author": {"id": "u1", "bio": "露营爱好者 vx: camp_2024"},
+            "comments": [{"id": "c1", "text": "求链接"},
+                         {"id": "c2", "text": "已私", "user_id": "u1", "parent_id": "c1"}],
+            "images": ["contact.png", {"path": "wechat_qr.png"}]}
+    with _console(browser, picture_server) as page:
+        page.click("details.paste summary")
+        page.fill("#f-json", json.dumps(note, ensure_ascii=False))
+        page.click("#fill-json")
+        sync_api.expect(page.locator("#f-context")).to_have_text(
+            "Sent with the note, from the JSON: 2 comments, the author's bio, 2 pictures.")
+        page.click("#score-btn")
+        result = page.locator("#note-result")
+        sync_api.expect(result.locator(".verdict-head [data-label]")).to_be_visible()
+        reply = result.locator('[data-field="comments[1]"]')
+        assert reply.text_content() == "已私"
+        assert "已私" in "".join(reply.locator("mark.hl").all_text_contents())
+        assert "作者" in (result.locator("li.comment.by-author .comment-who").text_content() or "")
+        assert "camp_2024" in "".join(
+            result.locator('[data-field="author.bio"] mark.hl').all_text_contents())
+        picture_text = result.locator('[data-field="images[0]"]')
+        assert "abc12345" in (picture_text.text_content() or "")
+        assert picture_text.locator("mark.hl").count() >= 1
+        assert "WeChat contact" in "".join(
+            result.locator('[data-field="images[1]"] mark.hl').all_text_contents())
+        # the pictures themselves: served under the root with the key, shown as data: images
+        sync_api.expect(result.locator("img.picture-img")).to_have_count(2)
+        page.wait_for_function("() => [...document.querySelectorAll('img.picture-img')]"
+                               ".every((i) => i.complete && i.naturalWidth > 0)")
+        assert all(src.startswith("data:image/png;base64,") for src in
+                   result.locator("img.picture-img").evaluate_all("els => els.map(e => e.src)"))
+        reason_fields = result.locator("li.has-span .reason-loc").all_text_contents()
+        assert any("images[" in f for f in reason_fields), reason_fields
+        _shot(page, "console-context")
+        _no_unexpected_problems(page)

@@ -5,8 +5,10 @@
  * page's Content-Security-Policy enforces Trusted Types, so an innerHTML assignment would throw).
  *
  * API calls: POST /v1/moderate/explain (one note), POST /v1/moderate/upload (a dump as text),
- * POST /v1/feedback (a correction), GET /v1/model (versions, rule descriptions). The API key is
- * kept in sessionStorage and sent as X-API-Key.
+ * POST /v1/feedback (a correction), GET /v1/model (versions, rule descriptions),
+ * GET /v1/console/picture (a note's picture, when the server reads a picture folder; shown as a
+ * data: image, the only kind the page's CSP allows). The API key is kept in sessionStorage and
+ * sent as X-API-Key.
  * The review queue and stats tabs live in queue.js, which reuses the helpers published here as
  * window.notecheckConsole (the verdict view and its evidence highlighting, the API client).
  */
@@ -62,6 +64,7 @@
     page: 0,
     view: [],             // indexes of upload items after filter + sort
     selected: -1,
+    context: {},          // comments, author.bio and images of a note filled from JSON
   };
 
   // ------------------------------------------------------------------------- DOM helpers
@@ -287,6 +290,87 @@
     return wrap;
   }
 
+  /** The note beyond its title and text: the author's bio, the comments (the author's marked)
+   *  and the pictures (their text as read by OCR then their QR codes, and the picture itself when
+   *  the server serves it), each with its evidence highlighted (fields author.bio, comments[i],
+   *  images[i]). Nothing when the note has none of them. */
+  function contextFields(item, spans) {
+    const note = item.note;
+    const wrap = el("div", { class: "note-fields note-context" });
+    const bio = (note.author || {}).bio;
+    if (bio) {
+      const text = el("div", { class: "note-text note-bio", "data-field": "author.bio" });
+      text.append(highlighted(bio, "author.bio", spans));
+      wrap.append(el("div", { class: "note-field" }, el("span", { class: "fname", text: "author.bio 简介" }), text));
+    }
+    const comments = note.comments || [];
+    if (comments.length) {
+      const list = el("ol", { class: "comments" });
+      comments.forEach((c, i) => {
+        const field = "comments[" + i + "]";
+        const who = c.is_author ? "作者 the author" : (c.author || "a commenter");
+        const text = el("div", { class: "note-text comment-text", "data-field": field });
+        text.append(highlighted(c.text || "", field, spans));
+        list.append(el("li", { class: "comment" + (c.is_author ? " by-author" : "") },
+          el("span", { class: "comment-who", text: field + " · " + who + (c.parent_id ? " · reply to " + c.parent_id : "") }),
+          text));
+      });
+      wrap.append(el("div", { class: "note-field" },
+        el("span", { class: "fname", text: "comments 评论 (" + comments.length + ")" }), list));
+    }
+    const images = note.images || [];
+    if (images.length) {
+      const grid = el("div", { class: "pictures" });
+      images.forEach((p, i) => {
+        const field = "images[" + i + "]";
+        const read = (item.pictures || [])[i];
+        const text = el("div", { class: "note-text picture-text", "data-field": field });
+        if (read) text.append(highlighted(read, field, spans));
+        else text.append(el("span", { class: "note-blank", text: read === "" ? "(no text found)" : "(not read)" }));
+        const figure = el("figure", { class: "picture", "data-picture": field });
+        if (p.path) {
+          const img = el("img", { alt: field + ": " + p.path, class: "picture-img" });
+          figure.append(img);
+          loadPicture(img, p.path);
+        }
+        figure.append(el("figcaption", { class: "fname", text: field + " · " + (p.path || p.url || "") }), text);
+        grid.append(figure);
+      });
+      wrap.append(el("div", { class: "note-field" },
+        el("span", { class: "fname", text: "pictures 图片 (" + images.length + ")" }), grid));
+    }
+    return wrap;  // empty (and hidden by the style sheet) for a note of title and text only
+  }
+
+  /** Show the picture at path (under the server's picture folder): fetched with the API key,
+   *  set as a data: URL; a picture the server does not serve is said so in its place. */
+  async function loadPicture(img, path) {
+    const headers = {};
+    const key = sessionStorage.getItem(KEY_STORAGE);
+    if (key) headers["X-API-Key"] = key;
+    let why = "";
+    try {
+      const response = await fetch("/v1/console/picture?path=" + encodeURIComponent(path), { headers });
+      if (response.ok) {
+        const blob = await response.blob();
+        if (/^image\/(png|jpeg|gif|webp)$/.test(blob.type)) {
+          const reader = new FileReader();
+          reader.onload = () => { img.src = String(reader.result); };
+          reader.readAsDataURL(blob);
+          return;
+        }
+        why = "not an image";
+      } else {
+        let body = null;
+        try { body = await response.json(); } catch (_) { body = null; }
+        why = (body && body.detail) || "the server answered " + response.status;
+      }
+    } catch (err) {
+      why = "cannot reach the server (" + err.message + ")";
+    }
+    img.replaceWith(el("span", { class: "note-blank picture-missing", text: "(picture not shown: " + why + ")" }));
+  }
+
   function reasonList(verdict, container) {
     const list = el("ul", { class: "reasons" });
     for (const r of verdict.reasons || []) {
@@ -391,8 +475,9 @@
       scoreBars(verdict),
       el("div", { class: "scores-note", text: "Bars: scores after the rules; the dark tick: the model alone." }),
       el("h3", { text: "Evidence 证据" }),
-      spans.length ? legend(spans) : el("div", { class: "muted", text: "No lexical evidence in the title or text." }),
+      spans.length ? legend(spans) : el("div", { class: "muted", text: "No lexical evidence in the note." }),
       noteFields(item.note, spans),
+      contextFields(item, spans),
       el("h3", { text: "Reasons 理由 (rule ids)" }));
     container.append(reasonList(verdict, container));
     container.append(el("h3", { text: "Note facts" }), facts(item.note), feedbackBox(item, onSaved));
@@ -426,6 +511,10 @@
     if (tags.length) note.product_tags = tags;
     const followers = $("f-followers").value.trim();
     if (followers) note.author.followers = Number(followers);
+    if (state.context.comments) note.comments = state.context.comments;
+    if (state.context.images) note.images = state.context.images;
+    if (state.context.bio) note.author.bio = state.context.bio;
+    if (state.context.authorId) note.author.id = state.context.authorId;  // marks the author's comments
     return note;
   }
 
@@ -491,6 +580,22 @@
     $("f-sponsor").checked = Boolean(values.sponsor || values.sponsor_flag);
     const followers = values.followers !== undefined ? values.followers : author.followers;
     $("f-followers").value = followers === undefined || followers === null ? "" : String(followers);
+    // The form has no inputs for these: kept from the JSON and sent with the note.
+    state.context = {};
+    if (Array.isArray(values.comments) && values.comments.length) state.context.comments = values.comments;
+    const pictures = values.images || values.image_list;
+    if (pictures && pictures.length) state.context.images = pictures;
+    if (typeof author.bio === "string" && author.bio) state.context.bio = author.bio;
+    if (author.id !== undefined && author.id !== null) state.context.authorId = author.id;
+    const held = [state.context.comments ? state.context.comments.length + " comments" : "",
+      state.context.bio ? "the author's bio" : "",
+      state.context.images ? (Array.isArray(pictures) ? pictures.length : 1) + " pictures" : ""].filter(Boolean);
+    let box = $("f-context");
+    if (!box) {
+      box = el("p", { id: "f-context", class: "muted", "aria-live": "polite" });
+      $("fill-json").after(box);
+    }
+    box.textContent = held.length ? "Sent with the note, from the JSON: " + held.join(", ") + "." : "";
   }
 
   function fillFromJson() {
@@ -777,7 +882,12 @@
     $("tab-note").addEventListener("click", () => selectTab("note"));
     $("tab-upload").addEventListener("click", () => selectTab("upload"));
     $("note-form").addEventListener("submit", scoreNote);
-    $("note-form").addEventListener("reset", () => { showError($("note-error"), ""); markInvalid(null); });
+    $("note-form").addEventListener("reset", () => {
+      showError($("note-error"), "");
+      markInvalid(null);
+      state.context = {};  // the comments, bio and pictures kept from a pasted JSON note
+      if ($("f-context")) $("f-context").textContent = "";
+    });
     $("f-text").addEventListener("keydown", (e) => {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) $("note-form").requestSubmit();
     });
