@@ -43,7 +43,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(root: Path) -> Iterator[TestClient]:
-    settings = Settings(model=default_model_dir(), images=True, image_root=root)
+    settings = Settings(model=default_model_dir(), images=True, image_root=root, store=False)
     with TestClient(create_app(settings)) as c:
         wait_ready(c, 120.0)
         yield c
@@ -88,11 +88,11 @@ def test_api_pictures_refused_is_a_422_naming_it(client: TestClient, images: lis
 
 
 def test_api_pictures_off_by_default_and_urls_need_the_fetch_setting(root: Path) -> None:
-    off = ModerationService(Settings())
+    off = ModerationService(Settings(store=False))
     notes, warnings = off.to_notes([NoteIn(**NOTE, images=["contact.png"])])
     assert notes[0].images == () and warnings[0].fields == ["images"]
     assert asyncio.run(off.read_pictures(notes)) == notes
-    fetching = ModerationService(Settings(images=True, fetch_images=True))
+    fetching = ModerationService(Settings(images=True, fetch_images=True, store=False))
     notes, _ = fetching.to_notes([NoteIn(**NOTE, images=["http://127.0.0.1:9/a.png",
                                                          "contact.png"])], prefix="notes")
     with pytest.raises(InputError, match="not a public address") as err:
