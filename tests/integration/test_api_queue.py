@@ -320,3 +320,29 @@ def test_api_queue_zero_setup_opens_a_sqlite_file_in_the_data_dir(lexical_dir: P
         wait_store(c)
         assert c.get("/v1/queue").json() == {"items": [], "next_cursor": None}
     assert (data / "notecheck.db").is_file()
+
+
+def test_api_queue_starts_while_the_database_is_down(lexical_dir: Path, tmp_path: Path,
+                                                     postgres_server: Any) -> None:
+    url = postgres_server()
+    settings = Settings(model=lexical_dir, db_url=url, feedback_path=tmp_path / "f.jsonl")
+    app = create_app(settings)
+    review = app.state.service.review
+    review.retry_s = 0.2
+    review.buffer.retry_s = 0.2
+    postgres_server.stop()
+    started = False
+    try:
+        with TestClient(app) as c:
+            wait_ready(c)  # the model does not wait for the database
+            assert c.post("/v1/moderate", json={"id": "early", "text": "加薇领券"}).status_code == 200
+            err(c.get("/v1/queue"), 503, "store_unavailable", "db_url")
+            assert _metric(c, "notecheck_store_up") == 0.0
+            postgres_server.start()
+            started = True
+            wait_store(c)
+            flush(c)
+            assert c.get("/v1/notes/early").status_code == 200
+    finally:
+        if not started:
+            postgres_server.start()
