@@ -61,6 +61,14 @@ busy timeout), ``NotFound``, ``Conflict`` (``reason``: claimed, decided, superse
 
 Also: :class:`VerdictBuffer` (``serving.store.buffer``) keeps verdicts in a bounded memory buffer
 while the database is down and flushes them when it returns.
+
+In the API: ``app.state.service.review`` is a :class:`serving.http.review.ReviewService`;
+``review.store()`` is the open :class:`Store` (raises ``StoreUnavailable`` while the database is
+down or ``NOTECHECK_STORE=false``), ``review.offer(notes, verdicts, source)`` records verdicts off
+the request path. Routes: ``serving/http/routes/queue.py`` (``GET /v1/queue``, ``GET
+/v1/queue/stats``, ``POST /v1/queue/next``, ``POST /v1/queue/undo``, ``GET /v1/queue/{id}``,
+``POST /v1/queue/{id}/claim|release|decision``, ``GET /v1/notes/{note_id}``). Command line:
+``serving.store.cli`` (``notecheck score --db``, ``notecheck export-labels``).
 """
 
 from __future__ import annotations
