@@ -214,8 +214,8 @@ def format_comparison(comp: Comparison) -> str:
 def switch_default(models_root: Path, new_dir: Path) -> str:
     """Rewrite ``models_root/DEFAULT`` to name ``new_dir`` (a folder directly inside
     ``models_root``), atomically; returns the name written."""
-    new_dir = new_dir.resolve()
-    if new_dir.parent != models_root.resolve():
+    new_dir = Path(os.path.abspath(new_dir))  # not resolve(): a model folder may be a symlink
+    if new_dir.parent != Path(os.path.abspath(models_root)):
         raise ValueError(f"model {str(new_dir)!r} is not a folder of {str(models_root)!r}: DEFAULT names a "
                          f"folder there; copy or move the model into {models_root} first")
     tmp = models_root / ".DEFAULT.tmp"
@@ -258,7 +258,7 @@ def promote(new_dir: Path, *, models_root: Path, tolerance: float = 0.01, force:
     previous = default_file.read_text("utf-8").strip()
     current_dir = models_root / previous
     record = recorder or file_recorder(models_root / PROMOTIONS_LOG)
-    if current_dir.resolve() == new_dir.resolve():
+    if os.path.abspath(current_dir) == os.path.abspath(new_dir):
         log(f"{new_dir} is already the default model; nothing to do")
         return Promotion("already_default", None, previous, previous, "")
     sets = frozen_sets(current_dir, new_dir, real_dev=real_dev, reviewed=reviewed, root=root)
@@ -281,9 +281,9 @@ def promote(new_dir: Path, *, models_root: Path, tolerance: float = 0.01, force:
              "previous": previous, "new": new_dir.name, "new_path": str(new_dir), "default": default,
              "comparison": comp.to_dict()}
     where = record(event)
-    log({"promoted": f"promoted: models/DEFAULT now names {default}",
-         "forced": f"FORCED past the gate: models/DEFAULT now names {default} (recorded)",
-         "refused": f"refused: models/DEFAULT still names {previous}; pass --force to override "
+    log({"promoted": f"promoted: {default_file} now names {default}",
+         "forced": f"FORCED past the gate: {default_file} now names {default} (recorded)",
+         "refused": f"refused: {default_file} still names {previous}; pass --force to override "
                     "(it is recorded)"}[outcome] + f"; decision recorded in {where}")
     return Promotion(outcome, comp, previous, default, where)
 

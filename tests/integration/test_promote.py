@@ -127,3 +127,9 @@ def test_promote_compare_applies_the_tolerance_both_ways(new_macro: float, new_f
 def test_promote_compare_refuses_a_negative_tolerance() -> None:
     with pytest.raises(ValueError, match="--tolerance"):
         compare({}, {}, tolerance=-0.1)
+
+
+def test_promote_accepts_a_symlinked_model_folder(models: Path, trained: dict[str, Path]) -> None:
+    (models / "linked").symlink_to(trained["good"], target_is_directory=True)
+    assert _promote(models, "linked", trained["dev"]) == 0
+    assert (models / "DEFAULT").read_text("utf-8").strip() == "linked"
