@@ -21,8 +21,9 @@ What it does, each part against ``python -m serving.http.app serve`` started her
    two reviewers.
 2. **API latency.** ``--requests`` single-note ``POST /v1/moderate`` from 32 concurrent clients
    (the lean client of :mod:`bench.load_api`), with the store off, on SQLite and on PostgreSQL
-   (``NOTECHECK_DB_URL``); p50/p99 and notes/s per setting. The model is the shipped default
-   (fast path) unless ``--model`` is given.
+   (``NOTECHECK_DB_URL``), and on SQLite with ``--shadow`` (the same model as the candidate: what
+   shadow scoring costs the served requests on this machine); p50/p99 and notes/s per setting. The
+   model is the shipped default (fast path) unless ``--model`` is given.
 
 The JSON records the machine (cores, load average before the run, the process's nice value,
 Python, SQLite and PostgreSQL versions, the git commit) so a reader knows what the figures mean.
@@ -31,7 +32,6 @@ Python, SQLite and PostgreSQL versions, the git commit) so a reader knows what t
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import platform
@@ -44,7 +44,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,87 +53,30 @@ from typing import Any
 import httpx
 
 from bench.load_api import HOST, free_port, load_notes, percentile, run_load, wait_ready
+from bench.postgres import postgres
+from classifier.model import default_model_dir
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "queue"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 REVIEWERS = 8
 LABELS = ("sharing", "undisclosed_ad", "declared")
-
-
-# ----------------------------------------------------------------------------- PostgreSQL
-
-
-@contextmanager
-def postgres() -> Iterator[tuple[str, str]]:
-    """A PostgreSQL 15 server in a temporary folder on a Unix socket (run as ``postgres`` or
-    ``nobody`` when this runs as root), with its default durability settings; yields
-    (URL of a fresh database ``bench``, server version). Raises SystemExit when it cannot start."""
-    import psycopg
-
-    if not (PG_BIN / "initdb").is_file():
-        raise SystemExit(f"PostgreSQL 15 is not installed ({PG_BIN}/initdb missing): "
-                         "apt-get install postgresql-15")
-    root = Path(tempfile.mkdtemp(prefix="notecheck-bench-pg-"))
-    root.chmod(0o755)
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        import pwd
-
-        for user in ("postgres", "nobody"):
-            try:
-                entry = pwd.getpwnam(user)
-            except KeyError:
-                continue
-            os.chown(root, entry.pw_uid, entry.pw_gid)
-            prefix = ["runuser", "-u", user, "--"]
-            break
-        else:
-            raise SystemExit("running as root and no user postgres or nobody to run PostgreSQL")
-    port = free_port()
-    data = root / "data"
-    options = f"-p {port} -k {root} -c listen_addresses='' -c max_connections=200"
-
-    def run(*cmd: str) -> None:
-        done = subprocess.run([*prefix, *cmd], capture_output=True, text=True, timeout=120, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"PostgreSQL: {' '.join(cmd)} exited {done.returncode}: {done.stderr[-1500:]}")
-
-    try:
-        run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "notecheck", "--auth=trust", "-E", "UTF8",
-            "--locale=C.UTF-8")
-        run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60",
-            "-o", options, "start")
-        with psycopg.connect(host=str(root), port=port, user="notecheck", dbname="postgres",
-                             autocommit=True) as conn:
-            version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-        counter = itertools.count()
-
-        def fresh() -> str:
-            name = f"bench{next(counter)}"
-            with psycopg.connect(host=str(root), port=port, user="notecheck", dbname="postgres",
-                                 autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            return f"postgresql+psycopg://notecheck@/{name}?host={root}&port={port}"
-
-        yield fresh, version  # type: ignore[misc]
-    finally:
-        subprocess.run([*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                       capture_output=True, timeout=60, check=False)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- the server
 
 
 @contextmanager
-def server(model: Path | None, db_url: str | None, log_path: Path) -> Iterator[tuple[str, int]]:
-    """``serve`` on a free loopback port, with the store on ``db_url`` (off when None)."""
+def server(model: Path | None, db_url: str | None, log_path: Path,
+           shadow: Path | None = None) -> Iterator[tuple[str, int]]:
+    """``serve`` on a free loopback port, with the store on ``db_url`` (off when None) and
+    ``--shadow`` when given."""
     port = free_port()
     cmd = [sys.executable, "-m", "serving.http.app", "serve", "--host", HOST, "--port", str(port),
            "--log-level", "warning"]
     if model is not None:
         cmd += ["--model", str(model)]
+    if shadow is not None:
+        cmd += ["--shadow", str(shadow)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOTECHECK_")}
     if db_url is not None:
         env["NOTECHECK_DB_URL"] = db_url
@@ -358,10 +301,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with postgres() as (fresh_pg, pg_version):
             facts["postgresql"] = pg_version
-            backends = {"sqlite": lambda: f"sqlite:///{work / f'r{time.monotonic_ns()}.db'}",
-                        "postgresql": fresh_pg}
-            for name, make in backends.items():
-                url_db = make()  # type: ignore[operator]
+            backends: dict[str, Callable[[], str | None]] = {
+                "sqlite": lambda: f"sqlite:///{work / f'r{time.monotonic_ns()}.db'}",
+                "postgresql": fresh_pg}
+            for name, make_db in backends.items():
+                url_db = make_db()
+                assert url_db is not None
                 ids = fill_queue(url_db, args.items)
                 with server(args.model, url_db, log_path) as (url, _):
                     result = reviewers(url, args.reviewers)
@@ -373,14 +318,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"{result['next_decide_p99_ms']} ms; handed out twice "
                       f"{result['items_handed_out_twice']}; conflicts {result['conflicts']}; "
                       f"errors {result['errors']}; check {result['check']}", flush=True)
-            for name, make in {"off": lambda: None, **backends}.items():
-                url_db = make()  # type: ignore[operator]
-                with server(args.model, url_db, log_path) as (url, pid):
+            shadow = args.model or default_model_dir()
+            settings_api: dict[str, tuple[Callable[[], str | None], Path | None]] = {
+                "off": (lambda: None, None), **{k: (v, None) for k, v in backends.items()},
+                "sqlite+shadow": (backends["sqlite"], shadow)}
+            for name, (make, candidate) in settings_api.items():
+                url_db = make()
+                with server(args.model, url_db, log_path, candidate) as (url, pid):
                     run_load(url, notes, 64, args.concurrency, 1)  # warm
                     load = run_load(url, notes, args.requests, args.concurrency, 1, 1, pid)
                     metrics = httpx.get(url + "/metrics", timeout=10).text
                 load["store_metrics"] = [line for line in metrics.splitlines()
-                                         if line.startswith("notecheck_store") and not line.startswith("#")]
+                                         if line.startswith(("notecheck_store", "notecheck_shadow"))]
                 out["api"][name] = load
                 print(f"api store {name:<10}: {load['notes_per_s']} notes/s, p50 {load['p50_ms']} ms, "
                       f"p99 {load['p99_ms']} ms, statuses {load['status_counts']}", flush=True)

@@ -26,12 +26,15 @@ def test_bench_queue_quick_run_reports_both_parts(lexical_dir: Path) -> None:
         assert r["check"] == {"items": 48, "decision_rows": 48, "items_decided_twice": 0,
                               "accepted_not_stored": 0, "items_without_decision": 0,
                               "open_items_left": 0}, r["check"]
-    assert set(b["api"]) == {"off", "sqlite", "postgresql"}
+    assert set(b["api"]) == {"off", "sqlite", "postgresql", "sqlite+shadow"}
     for name, r in b["api"].items():
         assert r["status_counts"] == {"200": 40} and 0 < r["p50_ms"] <= r["p99_ms"], (name, r)
     written = {name: [x for x in r["store_metrics"] if x.startswith("notecheck_store_verdicts_written_total")]
                for name, r in b["api"].items()}
     assert written["off"] == [] or written["off"][0].endswith(" 0.0")
-    for name in ("sqlite", "postgresql"):  # the store really was on
+    shadowed = [x for x in b["api"]["sqlite+shadow"]["store_metrics"]
+                if x.startswith("notecheck_shadow_scored_total")]
+    assert shadowed and float(shadowed[0].split()[-1]) > 0  # the candidate really scored
+    for name in ("sqlite", "postgresql", "sqlite+shadow"):  # the store really was on
         assert written[name] and float(written[name][0].split()[-1]) > 0, b["api"][name]["store_metrics"]
     assert b["machine"]["cpu_count"] and b["machine"]["postgresql"].startswith("15")
