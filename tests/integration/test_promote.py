@@ -133,3 +133,20 @@ def test_promote_accepts_a_symlinked_model_folder(models: Path, trained: dict[st
     (models / "linked").symlink_to(trained["good"], target_is_directory=True)
     assert _promote(models, "linked", trained["dev"]) == 0
     assert (models / "DEFAULT").read_text("utf-8").strip() == "linked"
+
+
+def test_promote_force_with_db_is_recorded_in_the_audit_log(models: Path, trained: dict[str, Path],
+                                                            tmp_path: Path) -> None:
+    from serving.store import Store
+
+    db = f"sqlite:///{tmp_path / 'review.db'}"
+    assert _promote(models, "worse", trained["dev"], "--force", "--db", db) == 0
+    assert (models / "DEFAULT").read_text("utf-8").strip() == "worse"
+    assert not (models / "promotions.jsonl").exists()
+    store = Store.open(db)
+    try:
+        [entry] = store.audit_entries(action="promote")
+    finally:
+        store.close()
+    assert entry.actor == "tester" and entry.details["outcome"] == "forced" and entry.details["forced"] is True
+    assert entry.details["comparison"]["passed"] is False
