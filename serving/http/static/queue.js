@@ -256,7 +256,7 @@
     }
     const fill = (select, values) => select.append(...values.map((v) => el("option", { value: v }, v)));
     fill($("q-label"), LABELS);
-    fill($("q-decision"), ["review", "block", "pass"]);
+    fill($("q-decision"), ["review", "block"]);
     $("q-next").addEventListener("click", next);
     $("q-undo").addEventListener("click", undo);
     $("s-refresh").addEventListener("click", loadStats);
