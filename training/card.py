@@ -33,8 +33,9 @@ LIMITS = """\
   offline). Expect lower accuracy on real dumps, especially on ads written in styles unlike ours.
   **Retrain on your own labelled notes** (`notecheck train --data your_labels.jsonl ...`), e.g. the
   corrections moderators file from the console.
-- The text model cannot see the platform's sponsor flag, images or comments; the rules layer adds
-  the flag, @mentions, product tags and account facts. Image-only ads are out of reach.
+- The text model reads the note's title and text only; the rules layer adds the sponsor flag,
+  @mentions, product tags, account facts and, when given, comments, the author's bio and the text
+  and QR codes of the pictures (opt-in OCR). A picture without text or code is out of reach.
 - Scores are calibrated (temperature scaling) on the validation split of the same data; calibration
   on your data may differ: check `notecheck eval` on a labelled sample before relying on bands.
 - A `declared` verdict means a disclosure was found, not that the note is otherwise compliant with
@@ -87,7 +88,7 @@ def _confusion(name: str, m: dict[str, Any]) -> list[str]:
     return out
 
 
-def _chosen(meta: dict[str, Any]) -> list[str]:
+def _chosen(meta: dict[str, Any], cascade: dict[str, Any] | None = None) -> list[str]:
     """What was chosen on which data, from the recorded arguments and policy (never typed by hand)."""
     args = meta["args"]
     held = ", ".join(args.get("test_writers") or []) or "none (a hash slice)"
@@ -104,10 +105,18 @@ def _chosen(meta: dict[str, Any]) -> list[str]:
                    "the validation notes weighted to that prior. Source of the prior: "
                    + (priors.get("source") or "not stated") + ".")
     if args.get("eval_data"):
-        out.append("- Evaluation only: " + ", ".join(f"`{p}`" for p in args["eval_data"]) + ".")
+        out.append("- Evaluation sets, never trained on (the lines below say what was chosen after measuring on "
+                   "them): " + ", ".join(f"`{p}`" for p in args["eval_data"]) + ".")
+    cascade = cascade or {}
     out.append("- Chosen by hand after measuring on the real development notes, with the held-out writers' "
-               "figures also in view: dropping rule R13's log-odds penalty (its cap stays) and the fast "
-               "path's tau (see its section).")
+               "figures also in view: dropping rule R13's log-odds penalty (its cap stays) and keeping the "
+               "encoder's feed-forward layers fp32 in the fast path's int8 graph (`training.export "
+               "--int8-scope`, whose check against torch on validation notes agrees; see the fast-path section)"
+               + ("." if cascade.get("chosen_on") else "; the fast path's tau (see its section)."))
+    if cascade.get("chosen_on"):
+        out.append(f"- Chosen by code on the validation split and on the evaluation set `{cascade['chosen_on']}`: "
+                   f"the fast path's cascade threshold tau = {cascade['tau']:g} (`training.export --choose-on "
+                   f"{cascade['chosen_on']}`; see the fast-path section).")
     out.append("- The lexicon and the policy's rules were written by people who read the errors on the "
                "validation split and on the real development notes; the held-out writers' notes were in "
                "the repository while they were written, so the held-out figures are blind to training and "
@@ -116,6 +125,9 @@ def _chosen(meta: dict[str, Any]) -> list[str]:
 
 
 def write_card(out: Path, meta: dict[str, Any], report: dict[str, Any]) -> None:
+    config = out / "notecheck.json"
+    cascade = json.loads(config.read_text("utf-8")).get("cascade") if config.is_file() else None
+    chosen_on = (cascade or {}).get("chosen_on")
     lines = [
         f"# Model card: {meta['name']} ({meta['kind']}, version {meta['version']})",
         "",
@@ -153,12 +165,14 @@ def write_card(out: Path, meta: dict[str, Any], report: dict[str, Any]) -> None:
     real = [k for k in report if k.startswith("eval:")]
     if real:
         lines += ["", "## Real notes and the held-out writers, side by side", "",
-                  "Evaluation-only sets (`--eval-data`): never trained on, and no weight or threshold was",
-                  "fitted on them. The real notes are labelled Xiaohongshu notes from public crawler exports",
-                  "(`../shared/data/real_notes/`). Policy choices made after measuring on them: the deployment",
-                  "prior's `declared` share (`priors.source`) and dropping rule R13's log-odds penalty (its",
-                  "description says why); the lexicon's selling and gift entries were written after reading",
-                  "their errors. Combined pipeline, exact path:", "",
+                  "Evaluation-only sets (`--eval-data`): never trained on, and no model weight, rule weight or",
+                  "decision threshold was fitted on them. The real notes are labelled Xiaohongshu notes from",
+                  "public crawler exports (`../shared/data/real_notes/`). Choices made after measuring on them:",
+                  "the deployment prior's `declared` share (`priors.source`), dropping rule R13's log-odds",
+                  "penalty (its description says why)"
+                  + (f", the fast path's cascade threshold (chosen by code on `{chosen_on}`, see its section)"
+                     if chosen_on else "") + "; the lexicon's selling and gift entries were written after",
+                  "reading their errors. Combined pipeline, exact path:", "",
                   "| set | n | macro-F1 | undisclosed_ad F1 | declared F1 | sharing F1 | PR-AUC (ad) | ECE |",
                   "|---|---|---|---|---|---|---|---|"]
         keys = ["test_authored", *(k for k in report if k.startswith("test_writer:")), *real]
@@ -201,7 +215,37 @@ def write_card(out: Path, meta: dict[str, Any], report: dict[str, Any]) -> None:
         r = meta["retuned"]
         lines += ["", (f"Policy re-fitted on {r['at']} on the recorded validation split (`notecheck retune`, "
                        f"rule weights {'fitted' if r['fit_rules'] else 'kept'}, base policy `{r['base_policy']}`).")]
-    lines += ["", "## How this configuration was chosen", *_chosen(meta)]
+    lines += ["", "## How this configuration was chosen", *_chosen(meta, cascade)]
     lines += ["", "## Known limits", LIMITS,
               "## Reproduce", "```", meta.get("command", "see README.md"), "```", ""]
     (out / "MODEL_CARD.md").write_text("\n".join(lines), "utf-8")
+
+
+def rewrite_card(model_dir: Path) -> None:
+    """Write ``MODEL_CARD.md`` again from the folder's ``meta.json`` and ``metrics.json`` (after a change
+    to this module; nothing is recomputed), keeping its fast-path section (written by
+    ``training.export --write``) as it is."""
+    from training.export import FAST_SECTION
+
+    model_dir = Path(model_dir)
+    card = model_dir / "MODEL_CARD.md"
+    old = card.read_text("utf-8") if card.is_file() else ""
+    meta = json.loads((model_dir / "meta.json").read_text("utf-8"))
+    report = json.loads((model_dir / "metrics.json").read_text("utf-8"))
+    write_card(model_dir, meta, report)
+    if FAST_SECTION in old:
+        section = old[old.index(FAST_SECTION):]
+        nxt = section.find("\n## ")
+        section = section[: nxt + 1] if nxt >= 0 else section
+        text = card.read_text("utf-8")
+        marker = "## Known limits"
+        head, _, tail = text.partition(marker)
+        card.write_text(head + section.rstrip("\n") + "\n\n" + marker + tail, "utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+
+    for folder in sys.argv[1:] or ["models/notecheck-base"]:
+        rewrite_card(Path(folder))
+        print(f"wrote {Path(folder) / 'MODEL_CARD.md'}")

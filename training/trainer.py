@@ -193,7 +193,8 @@ def retune(model_dir: Path, *, fit_rules: bool, deployment: dict[str, float] | N
 
 
 def eval_sets(args: TrainArgs) -> dict[str, list[Example]]:
-    """The evaluation-only files by name (file stem): never split, trained or tuned on."""
+    """The evaluation-only files by name (file stem): never split or trained on (where one chose a
+    number, e.g. ``training.export --choose-on``, the card says so)."""
     return {p.stem: load_labelled(p) for p in args.eval_data}
 
 

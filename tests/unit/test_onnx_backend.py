@@ -174,3 +174,81 @@ def test_onnx_cascade_section_in_the_model_card_is_replaced_not_repeated() -> No
     assert "tau = 0.8" in twice and "tau = 0.9" not in twice
     assert "| test / fast | 50.0% | 0.9000 | 0.8000 | 0.7000 |" in twice
     assert twice.endswith("## Known limits\n- y\n")
+
+
+def _float_feed_forward(graph: Path, intermediate: int) -> int:
+    from training.export import feed_forward_nodes
+
+    return len(feed_forward_nodes(graph, intermediate))
+
+
+def test_onnx_int8_scope_keeps_the_feed_forward_layers_fp32_by_default(onnx_dir: Path, tmp_path: Path) -> None:
+    from training.export import ExportOptions, export_encoder
+
+    hf = json.loads((onnx_dir / "config.json").read_text("utf-8"))
+    layers, inter = int(hf["num_hidden_layers"]), int(hf["intermediate_size"])
+    meta = json.loads((onnx_dir / ONNX_META).read_text("utf-8"))
+    assert meta["int8"]["scope"] == "attention" and meta["int8"]["fp32_nodes"] == 2 * layers
+    assert _float_feed_forward(onnx_dir / ONNX_FP32, inter) == 2 * layers
+    assert _float_feed_forward(onnx_dir / ONNX_INT8, inter) == 2 * layers  # still fp32 MatMuls there
+
+    every = tmp_path / "enc"
+    shutil.copytree(onnx_dir, every)
+    said: list[str] = []
+    export_encoder(every, ExportOptions(check=0, int8_scope="all"), TEXTS, log=said.append)
+    assert not any("up to date" in s for s in said)  # another scope is another graph
+    assert json.loads((every / ONNX_META).read_text("utf-8"))["int8"]["scope"] == "all"
+    assert _float_feed_forward(every / ONNX_INT8, inter) == 0  # every feed-forward weight quantised
+    assert (every / ONNX_INT8).stat().st_size < (onnx_dir / ONNX_INT8).stat().st_size
+
+
+def test_export_options_refuse_an_unknown_int8_scope() -> None:
+    from training.export import ExportOptions
+
+    with pytest.raises(ValueError, match="int8_scope"):
+        ExportOptions(int8_scope="ffn")
+
+
+def _tau_row(tau: float, share: float, model: float, combined: float) -> dict[str, float]:
+    return {"tau": tau, "share_first": share, "macro_f1_model": model, "macro_f1_combined": combined,
+            "ad_f1_combined": combined}
+
+
+def test_cascade_tau_is_the_cheapest_within_the_drop_and_a_second_set_can_veto_it() -> None:
+    from training.export import choose_tau
+
+    exact = {"macro_f1_model": 0.90, "macro_f1_combined": 0.95}
+    grid = [_tau_row(0.5, 0.99, 0.80, 0.90), _tau_row(0.75, 0.90, 0.899, 0.948),
+            _tau_row(0.9, 0.80, 0.90, 0.95), _tau_row(1.0, 0.0, 0.90, 0.95)]
+    assert choose_tau(grid, exact, 0.005) == 0.75  # 0.5 loses 5 points; 0.75 settles most within 0.5 pt
+    dev_exact = {"macro_f1_model": 0.85, "macro_f1_combined": 0.95}
+    dev = [_tau_row(0.5, 0.95, 0.7, 0.80), _tau_row(0.75, 0.85, 0.8, 0.89),
+           _tau_row(0.9, 0.66, 0.85, 0.945), _tau_row(1.0, 0.0, 0.85, 0.95)]
+    assert choose_tau(grid, exact, 0.005, also=(dev, dev_exact, 0.01)) == 0.9
+    assert choose_tau(grid, exact, 0.005, also=(dev, dev_exact, 0.07)) == 0.75
+    with pytest.raises(ValueError, match="other set"):
+        choose_tau(grid, exact, 0.005, also=([*dev[:3], _tau_row(1.0, 0.0, 0.8, 0.90)], dev_exact, 0.001))
+    with pytest.raises(ValueError, match="follow the validation grid"):
+        choose_tau(grid, exact, 0.005, also=(dev[::-1], dev_exact, 0.01))
+    with pytest.raises(ValueError, match="not even"):
+        choose_tau([_tau_row(1.0, 0.0, 0.5, 0.5)], exact, 0.005)
+
+
+def test_the_card_says_when_tau_was_chosen_on_an_evaluation_set() -> None:
+    from training.export import card_with_fast_path
+
+    row = {"tau": 0.9, "share_first": 0.5, "macro_f1_combined": 0.9, "ad_f1_combined": 0.8, "macro_f1_model": 0.7}
+    alone = {**row, "tau": 0.75, "share_first": 0.85, "macro_f1_combined": 0.8919}
+    result = {"first": "lexical", "first_version": "lex@1", "tau": 0.9, "max_drop": 0.005,
+              "chosen_on": {"set": "dev", "eval_max_drop": 0.01, "exact": {**row, "macro_f1_combined": 0.9546},
+                            "validation_choice": alone, "grid": [alone, row]},
+              "graphs": {"encoder": {"int8": {"scope": "attention", "per_channel": True},
+                                     "check": {"n": 200, "label_agreement": 1.0, "max_abs_prob_diff": 0.06,
+                                               "mean_abs_prob_diff": 0.001, "texts": "the validation split"}}},
+              "val": {"exact": row, "fast": row}, "eval:dev": {"exact": row, "int8": row, "fast": row}}
+    card = card_with_fast_path("# Card\n\n## Known limits\n- y\n", result)
+    assert "**and on the evaluation set `dev`**" in card and "not a held-out figure" in card
+    assert "Validation alone would choose tau = 0.75, which settles 85.0% of `dev`" in card
+    assert "0.8919 there against 0.9546" in card
+    assert "quantises the attention blocks (the feed-forward layers stay fp32)" in card
+    assert "200 notes (the validation split): label agreement 1.0000" in card
