@@ -60,19 +60,23 @@ def _free_port() -> int:
 class Server:
     """One ``serve`` process on a fixed port and database; ``start()`` again after ``kill()``."""
 
-    def __init__(self, model: Path, db_url: str, log: Path) -> None:
+    def __init__(self, model: Path, db_url: str, log: Path, shadow: Path | None = None,
+                 queue_block: bool = True) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.model, self.db_url, self.log = model, db_url, log
+        self.model, self.db_url, self.log, self.shadow = model, db_url, log, shadow
+        self.queue_block = queue_block
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NOTECHECK_")}
-        env.update(NOTECHECK_API_KEYS=KEY, NOTECHECK_DB_URL=self.db_url, NOTECHECK_QUEUE_BLOCK="true")
+        env.update(NOTECHECK_API_KEYS=KEY, NOTECHECK_DB_URL=self.db_url,
+                   NOTECHECK_QUEUE_BLOCK=str(self.queue_block).lower())
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "serving.http.app", "serve", "--port", str(self.port),
-                 "--model", str(self.model), "--log-level", "warning"],
+                 "--model", str(self.model), "--log-level", "warning",
+                 *(["--shadow", str(self.shadow)] if self.shadow else [])],
                 cwd=REPO, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 60
         while True:
@@ -126,6 +130,10 @@ def restarted(lexical_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture()
 def page(restarted: Server) -> Iterator[Any]:
+    yield from _console(restarted)
+
+
+def _console(server: Server) -> Iterator[Any]:
     path = _chromium()
     if path is None:
         pytest.fail("no Chromium found; run scripts/ensure-chromium.sh (or set NOTECHECK_CHROMIUM)")
@@ -138,7 +146,7 @@ def page(restarted: Server) -> Iterator[Any]:
             p.problems = []
             p.on("console", lambda m: p.problems.append(m.text) if m.type == "error" else None)
             p.on("pageerror", lambda e: p.problems.append(str(e)))
-            p.goto(restarted.url + "/")
+            p.goto(server.url + "/")
             p.fill("#reviewer", "li")
             p.locator("#reviewer").dispatch_event("change")
             p.fill("#api-key", KEY)
@@ -210,3 +218,40 @@ def test_queue_browser_review_after_restart_with_keys_undo_history_and_stats(
     assert labels == {"q-ad-2": "declared", "q-ad-3": "undisclosed_ad"}
     # the one 401 is the model-info call the page makes before the key is entered
     assert [m for m in page.problems if "401" not in m] == []
+
+
+def test_queue_browser_shows_what_the_shadow_candidate_said(lexical_dir: Path,
+                                                            tmp_path: Path) -> None:
+    """``serve --shadow``: a note the candidate labels otherwise is queued although its served
+    decision (``block``, with blocks not queued here) would not queue it, and the item names the
+    other model's label."""
+    from classifier.lexical import LexicalModel
+    from tests.conftest import TOY_NOTES
+
+    swap = {"sharing": "undisclosed_ad", "undisclosed_ad": "sharing", "declared": "declared"}
+    swapped = tmp_path / "swapped"
+    LexicalModel(min_df=1, name="toy-swapped", model_version="t2").fit(
+        [t for t, _ in TOY_NOTES] * 2, [swap[lab] for _, lab in TOY_NOTES] * 2).save(swapped)
+    server = Server(lexical_dir, f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "server.log", swapped,
+                    queue_block=False)
+    server.start()
+    try:
+        client = httpx.Client(base_url=server.url, headers={"X-API-Key": KEY}, timeout=30)
+        served = client.post("/v1/moderate", json=NOTES[0]).json()
+        assert (served["label"], served["decision"]) == ("undisclosed_ad", "block")
+        deadline = time.monotonic() + 30
+        while not client.get("/v1/queue").json()["items"]:
+            assert time.monotonic() < deadline, client.get("/metrics").text[-2000:]
+            time.sleep(0.1)
+        for p in _console(server):
+            p.click("#tab-queue")
+            p.keyboard.press("n")
+            sync_api.expect(p.locator("#q-item .verdict-id")).to_contain_text("q-ad-1")
+            other = p.locator("#q-history .q-other")
+            sync_api.expect(other).to_contain_text("toy-swapped@t2")
+            assert other.get_attribute("data-other") == "sharing"
+            sync_api.expect(p.locator("#q-item .verdict-head [data-label]")).to_have_attribute(
+                "data-label", "undisclosed_ad")
+            _shot(p, "queue-shadow")
+    finally:
+        server.stop()

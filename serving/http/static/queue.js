@@ -155,9 +155,30 @@
     try {
       const history = await api("/v1/notes/" + encodeURIComponent(noteId));
       box.replaceChildren(el("h3", { text: "History of note " + noteId + " 历史" }), historyTable(history));
+      const served = q.item && q.item.note_id === noteId ? q.item.verdict : null;
+      const others = served ? otherModels(history, served) : [];
+      if (others.length) {  // e.g. a shadow candidate that disagreed (serve --shadow)
+        box.prepend(el("div", { class: "q-other", "data-other": others.map((v) => v.label).join(" ") },
+          "Another model labelled this note: ",
+          ...others.map((v) => el("span", {}, el("span", { class: "badge lab-" + v.label, text: v.label }),
+            " " + v.model_version + " "))));
+      }
     } catch (err) {
       box.replaceChildren(el("h3", { text: "History 历史" }), el("p", { class: "error", text: explainFailure(err) }));
     }
+  }
+
+  /** Verdicts on the item's note version by models other than the one that queued it. */
+  function otherModels(history, served) {
+    const out = [];
+    for (const version of history.versions || []) {
+      if (q.item && version.version !== q.item.note_version) continue;
+      for (const v of version.verdicts || []) {
+        const verdict = v.verdict || v;
+        if (verdict.model_version !== served.model_version && verdict.label !== served.label) out.push(verdict);
+      }
+    }
+    return out;
   }
 
   function historyTable(history) {
