@@ -126,7 +126,12 @@ def authored_test_split(model_dir: Path, root: Path = ROOT) -> list[Example]:
     from training.trainer import recorded_split
 
     rec = recorded_split(model_dir)
-    labelled = [x for p in rec["data"] for x in load_labelled(_resolve(p, root))]
+    files = [_resolve(p, root) for p in rec["data"]]
+    missing = [str(p) for p in files if not p.is_file()]
+    if missing:
+        raise ValueError(f"{model_dir}/meta.json records training files that are not here: {missing}; "
+                         "run promote from the checkout the model was trained in")
+    labelled = [x for p in files for x in load_labelled(p)]
     splits = make_splits(labelled, None, test_writers=rec["test_writers"], seed=rec["seed"])
     return [x for x in splits.test if not x.source.startswith("proxy:")]
 

@@ -150,3 +150,13 @@ def test_promote_force_with_db_is_recorded_in_the_audit_log(models: Path, traine
         store.close()
     assert entry.actor == "tester" and entry.details["outcome"] == "forced" and entry.details["forced"] is True
     assert entry.details["comparison"]["passed"] is False
+
+
+def test_promote_names_recorded_files_that_are_missing(models: Path, trained: dict[str, Path],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    meta = json.loads((models / "current" / "meta.json").read_text("utf-8"))
+    meta["args"]["data"] = ["/nowhere/seed.jsonl"]
+    (models / "current" / "meta.json").write_text(json.dumps(meta), "utf-8")
+    assert _promote(models, "same", trained["dev"]) == 2
+    assert "/nowhere/seed.jsonl" in capsys.readouterr().err
+    assert (models / "DEFAULT").read_text("utf-8").strip() == "current"
