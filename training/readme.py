@@ -3,8 +3,9 @@
 The block between ``<!-- quality:begin -->`` and ``<!-- quality:end -->`` in README.md is rendered
 from the shipped model's ``metrics.json`` (exact path), ``tests/data/quality_pins.json`` (default
 path) and ``training/results/lowo.json``; the block between ``<!-- speed:begin -->`` and
-``<!-- speed:end -->`` from the newest bench run kept in ``bench/results/``. Nothing in them is typed
-by hand::
+``<!-- speed:end -->`` from the newest bench run kept in ``bench/results/``; the block between
+``<!-- pictures:begin -->`` and ``<!-- pictures:end -->`` from the newest picture bench run kept in
+``bench/results/pictures/`` (``python -m bench.pictures --write``). Nothing in them is typed by hand::
 
     python -m training.readme            # rewrite the block
     python -m training.readme --check    # exit 1 if the README is out of date (a test runs this)
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
 SPEED = ("<!-- speed:begin -->", "<!-- speed:end -->")
+PICTURES = ("<!-- pictures:begin -->", "<!-- pictures:end -->")
 
 
 def _load(path: Path) -> Any:
@@ -110,6 +112,36 @@ def render_speed(root: Path = ROOT) -> str:
     return "\n".join(lines)
 
 
+def render_pictures(root: Path = ROOT) -> str:
+    """The picture bench (:mod:`bench.pictures`): its newest kept run, side by side."""
+    runs = sorted((root / "bench" / "results" / "pictures").glob("*.json"))
+    if not runs:
+        return ("No picture bench run is kept yet: run `python -m bench.pictures --write` and "
+                "commit its JSON.")
+    path = runs[-1]
+    b = _load(path)
+    load = max(r["loadavg_start"] for r in b["rows"])
+    lines = [(f"One run of `python -m bench.pictures` ({b['date']}), kept in "
+              f"`{path.relative_to(root)}` (written by `python -m training.readme`): {b['n_notes']} "
+              f"notes from `{b['notes_from']}`, each with {b['pictures_per_note']} pictures of its own "
+              f"({b['pictures']} in all, {b['qr_pictures']} of them QR codes, the rest text drawn in "
+              f"{b['font']}), default fast path, {b['cpu_count']} CPUs shared with other work (load "
+              f"average up to {load:.1f}); each mode in its own process, cold picture cache, OCR "
+              "engine and model loaded and warmed before the clock starts. The rates follow the load "
+              "of other work on the machine; the CPU seconds (every thread of the process) much "
+              "less."), "",
+             "| mode | rate | elapsed s | CPU s | peak RSS MiB |", "|---|---:|---:|---:|---:|"]
+    names = {"ocr": "OCR + QR alone (PictureReader)", "with-pictures": "`score --images` (notes with pictures)",
+             "text-only": "`score`, the same notes without pictures"}
+    for r in b["rows"]:
+        rate = (f"{r['pictures_per_s']:.2f} pictures/s" if "pictures_per_s" in r
+                else f"{r['notes_per_s']:.2f} notes/s")
+        cpu = f"{r['cpu_s']:.1f}" if "cpu_s" in r else "-"
+        lines.append(f"| {names.get(r['mode'], r['mode'])} | {rate} | {r['elapsed_s']:.1f} | {cpu} | "
+                     f"{r['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
 def rewrite(text: str, block: str, markers: tuple[str, str] = (BEGIN, END)) -> str:
     begin, end = markers
     if begin not in text or end not in text:
@@ -120,7 +152,8 @@ def rewrite(text: str, block: str, markers: tuple[str, str] = (BEGIN, END)) -> s
 
 
 def rewrite_all(text: str, root: Path = ROOT) -> str:
-    return rewrite(rewrite(text, render(root)), render_speed(root), SPEED)
+    text = rewrite(rewrite(text, render(root)), render_speed(root), SPEED)
+    return rewrite(text, render_pictures(root), PICTURES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
