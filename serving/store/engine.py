@@ -19,7 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from serving.store.errors import InvalidArgument
@@ -28,6 +28,7 @@ __all__ = ["BUSY_TIMEOUT_S", "current_revision", "head_revision", "make_engine",
 
 BUSY_TIMEOUT_S = 15.0
 SCRIPT_LOCATION = "serving.store:migrations"
+MIGRATION_LOCK = 0x6E6F7465  # PostgreSQL advisory lock held while migrating ("note")
 
 
 def make_engine(url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S,
@@ -88,11 +89,18 @@ def _config() -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database to ``revision`` (the newest by default); a no-op when it is there."""
+    """Migrate the database to ``revision`` (the newest by default); a no-op when it is there.
+    Processes opening one database at once migrate it one after the other (SQLite: the write
+    lock; PostgreSQL: an advisory lock), so the later ones find it done."""
     config = _config()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":  # the write lock from the start: one migrator
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            if engine.dialect.name == "postgresql":  # replicas starting at once: one migrates
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -55,3 +55,17 @@ def test_store_migrates_from_the_previous_revision_keeping_the_data(db_url: str)
         assert [v.version for v in store.note_history("old").versions] == [1, 2]
     finally:
         store.close()
+
+
+def test_store_opened_by_many_at_once_migrates_once(db_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def open_close(_: int) -> str | None:
+        store = Store.open(db_url)
+        try:
+            return current_revision(store.engine)
+        finally:
+            store.close()
+
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(open_close, range(6))) == ["0002"] * 6
