@@ -151,11 +151,10 @@ def _run_score(args: argparse.Namespace) -> int:
               "--engine local", file=sys.stderr)
         return EXIT_USAGE
     if args.engine == "ray":
-        if args.comments is not None:
-            print("notecheck: error: --comments is not joined on the ray engine yet; score with "
-                  "--engine local, or give each note its comments in its record ('comments': [...])",
-                  file=sys.stderr)
-            return EXIT_USAGE
+        if args.comments is not None and not Path(args.comments).is_file():
+            print(f"notecheck: error: comments {str(args.comments)!r} does not exist (the driver "
+                  f"reads it and gives it to the actors)", file=sys.stderr)
+            return EXIT_FAILED
         return _run_score_ray(args)
     if args.address is not None:
         print("notecheck: error: --address needs --engine ray", file=sys.stderr)
@@ -244,7 +243,7 @@ def _run_score_ray(args: argparse.Namespace) -> int:
             policy=args.policy, lexicon=args.lexicon, address=args.address,
             batch_size=args.batch_size, num_actors=args.num_actors, max_chars=args.max_chars,
             progress=not args.no_progress, exact=args.exact, resume=args.resume,
-            pictures=pictures,
+            pictures=pictures, comments=args.comments,
         )
     except ValueError as exc:
         print(f"notecheck: error: {exc}", file=sys.stderr)

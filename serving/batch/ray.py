@@ -48,6 +48,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any
 
+from classifier.comments import CommentFile, read_comment_file
 from classifier.errors import FormatError, NotecheckError
 from classifier.formats import (
     Record,
@@ -70,6 +71,7 @@ from serving.batch.local import (
     Summary,
     default_errors_path,
     error_row,
+    join_comments,
     read_pictures,
     score_records,
 )
@@ -111,11 +113,13 @@ class _ScoreActor:
 
     def __init__(self, model: str | None, policy: str | None, lexicon: str | None, fmt: str,
                  max_chars: int, exact: bool = False,
-                 pictures: PictureOptions | None = None) -> None:
+                 pictures: PictureOptions | None = None,
+                 comments: CommentFile | None = None) -> None:
         self.pipeline = Pipeline.load(model, policy, lexicon, exact=exact)
         self.fmt = fmt
         self.max_chars = max_chars
         self.pictures = pictures.reader() if pictures is not None else None
+        self.comments = comments
 
     def __call__(self, batch: Any) -> Any:
         token = READ_PICTURES.set(self.pictures is not None)
@@ -123,6 +127,13 @@ class _ScoreActor:
             records = self.records(batch)
         finally:
             READ_PICTURES.reset(token)
+        joined: dict[int, int] = {}
+        if self.comments is not None:  # the comment file's rows joined to each note, by row
+            for rec in records:
+                if rec.note is not None and rec.note.id in self.comments.by_note:
+                    joined[rec.row] = self.comments.rows_of.get(
+                        rec.note.id, len(self.comments.by_note[rec.note.id]))
+            records = join_comments(records, self.comments, {"joined": 0, "unmatched": 0})
         extra: dict[int, list[str]] = {}
         if self.pictures is not None:
             records, failures = read_pictures(records, self.pictures)
@@ -130,7 +141,7 @@ class _ScoreActor:
                 extra.setdefault(int(failure["row"]), []).append(json_line(failure))
         verdicts, errors = score_records(self.pipeline, records)
         return _result_table(verdicts, errors, {r.row: r.ignored for r in records if r.ignored},
-                             extra)
+                             extra, joined)
 
     def records(self, batch: Any) -> list[Record]:
         if self.fmt == "jsonl":
@@ -144,28 +155,32 @@ class _ScoreActor:
         return out
 
 
-RESULT_COLUMNS = ("row", "kind", "label", "decision", "json", "ignored", "picture_errors")
+RESULT_COLUMNS = ("row", "kind", "label", "decision", "json", "ignored", "picture_errors",
+                  "comment_rows")
 
 
 def _result_table(verdicts: list[tuple[int, Verdict]], errors: list[RowError],
                   ignored: dict[int, tuple[str, ...]] | None = None,
-                  picture_errors: dict[int, list[str]] | None = None) -> Any:
+                  picture_errors: dict[int, list[str]] | None = None,
+                  comment_rows: dict[int, int] | None = None) -> Any:
     """One row per input record, in row order: ``row, kind ("verdict"|"error"), label,
-    decision, json`` (the line the outputs get), ``ignored`` (the record's unread fields) and
-    ``picture_errors`` (errors-file lines for its pictures not fetched; the note was scored)."""
+    decision, json`` (the line the outputs get), ``ignored`` (the record's unread fields),
+    ``picture_errors`` (errors-file lines for its pictures not fetched; the note was scored) and
+    ``comment_rows`` (rows of the comment file joined to its note)."""
     import pyarrow as pa
 
     ignored = ignored or {}
     extra = picture_errors or {}
-    rows: list[tuple[int, str, str | None, str | None, str, list[str], list[str]]] = [
+    joined = comment_rows or {}
+    rows: list[tuple[int, str, str | None, str | None, str, list[str], list[str], int]] = [
         (r, "verdict", v.label, v.decision, json_line(v.to_dict()), list(ignored.get(r, ())),
-         extra.get(r, [])) for r, v in verdicts]
+         extra.get(r, []), joined.get(r, 0)) for r, v in verdicts]
     rows += [(e.row, "error", None, None, json_line(error_row(e)), list(ignored.get(e.row, ())),
-              extra.get(e.row, [])) for e in errors]
+              extra.get(e.row, []), joined.get(e.row, 0)) for e in errors]
     rows.sort(key=lambda r: r[0])
     cols = list(zip(*rows, strict=True)) if rows else [()] * len(RESULT_COLUMNS)
     types = [pa.int64(), pa.string(), pa.string(), pa.string(), pa.string(),
-             pa.list_(pa.string()), pa.list_(pa.string())]
+             pa.list_(pa.string()), pa.list_(pa.string()), pa.int64()]
     return pa.table([pa.array(c, t) for c, t in zip(cols, types, strict=True)],
                     names=list(RESULT_COLUMNS))
 
@@ -365,6 +380,7 @@ def score_with_ray(
     exact: bool = False,
     resume: bool = False,
     pictures: PictureOptions | None = None,
+    comments: Path | None = None,
 ) -> Summary:
     """Score a JSONL or Parquet dump on Ray Data; the outputs equal ``score_file``'s.
 
@@ -373,7 +389,9 @@ def score_with_ray(
     paths that every node can read; ``None`` = the shipped defaults) once and take
     ``num_cpus_per_actor`` CPUs; ``exact`` as for :meth:`Pipeline.load`. ``pictures``
     (``--images``): each actor reads and OCRs the notes' pictures as the local engine does (the
-    image root must be readable on every node). ``resume`` continues a
+    image root must be readable on every node). ``comments`` (``--comments``): a comment export
+    read here and given to every actor, joined to the notes by id as the local engine does (its
+    bad rows go to the errors file first, once). ``resume`` continues a
     job that stopped, scoring only the records after its checkpoint. Raises ``FormatError`` for
     an input it cannot read, ``NotecheckError`` when the verdicts and errors do not account for
     every input record and ``BatchIOError`` (one line, resumable) when a file cannot be written.
@@ -390,9 +408,11 @@ def score_with_ray(
     _preflight(model, policy, lexicon, strict=address is None)
     expected = count_records(local, fmt) if local is not None else None
     summary = Summary(output=str(output), errors=str(errors))
+    comment_file = (read_comment_file(Path(comments), max_chars=max_chars)
+                    if comments is not None else None)
     actor_args = {"model": _opt_str(model), "policy": _opt_str(policy),
                   "lexicon": _opt_str(lexicon), "fmt": fmt, "max_chars": max_chars,
-                  "exact": exact, "pictures": pictures}
+                  "exact": exact, "pictures": pictures, "comments": comment_file}
     try:
         state = files.begin(resume)
         if state is not None:
@@ -400,7 +420,16 @@ def score_with_ray(
             summary.resumed_from_row = int(state["row"])
             if state.get("complete"):
                 return summary
-        _run_job(source, fmt, files, summary, expected, actor_args, address=address,
+        first_errors: list[dict[str, Any]] = []
+        if comment_file is not None and not summary.comments:  # a fresh run
+            summary.comments = {"rows": comment_file.rows, "joined": 0,
+                                "failed": len(comment_file.errors),
+                                "unmatched": comment_file.rows - len(comment_file.errors)}
+            first_errors = [  # the errors file starts with them, as the local engine's
+                {"source": "comments", "row": row, "field": fld, "reason": reason, "raw": raw}
+                for row, fld, reason, raw in comment_file.errors]
+        _run_job(source, fmt, files, summary, expected, actor_args, first_errors,
+                 address=address,
                  batch_size=batch_size, num_actors=num_actors,
                  num_cpus_per_actor=num_cpus_per_actor, progress=progress)
     except OSError as e:
@@ -409,7 +438,8 @@ def score_with_ray(
 
 
 def _run_job(source: str, fmt: str, files: RunFiles, summary: Summary, expected: int | None,
-             actor_args: dict[str, Any], *, address: str | None, batch_size: int,
+             actor_args: dict[str, Any], first_errors: list[dict[str, Any]], *,
+             address: str | None, batch_size: int,
              num_actors: int, num_cpus_per_actor: float, progress: bool) -> None:
     import ray.exceptions
 
@@ -429,7 +459,7 @@ def _run_job(source: str, fmt: str, files: RunFiles, summary: Summary, expected:
         )
         batches = scored.iter_batches(batch_size=None, batch_format="pyarrow")
         try:
-            _write_outputs(batches, files, expected, summary)
+            _write_outputs(batches, files, expected, summary, first_errors)
         except ray.exceptions.RayError as exc:
             raise _job_error(exc, files.checkpoint.load_quietly()) from exc
         summary.elapsed_s = time.perf_counter() - started
@@ -499,11 +529,14 @@ def _job_error(exc: BaseException, kept: dict[str, Any] | None = None) -> Notech
 
 
 def _write_outputs(batches: Iterable[Any], files: RunFiles, expected: int,
-                   summary: Summary) -> None:
+                   summary: Summary, first_errors: Iterable[dict[str, Any]] = ()) -> None:
     """Append each result block to the spools in input order, recording it in the checkpoint;
-    when every input record is accounted for, turn the spools into the outputs."""
+    when every input record is accounted for, turn the spools into the outputs.
+    ``first_errors`` (a fresh run's comment-file errors) open the errors file."""
     last = summary.resumed_from_row
     with files.open() as (out_f, err_f):
+        for line in first_errors:
+            write_line(err_f, line)
         for batch in batches:
             rows = batch.column("row").to_pylist()
             if not rows:
@@ -532,6 +565,10 @@ def _append(batch: Any, out_f: IO[bytes], err_f: IO[bytes], summary: Summary) ->
                else [None] * len(kinds))
     pictures = (batch.column("picture_errors").to_pylist()
                 if "picture_errors" in batch.column_names else [None] * len(kinds))
+    if summary.comments and "comment_rows" in batch.column_names:
+        joined = sum(batch.column("comment_rows").to_pylist())
+        summary.comments["joined"] += joined
+        summary.comments["unmatched"] -= joined
     if "verdict" in kinds:  # one model and policy in a run, a resumed run included
         first = json.loads(texts[kinds.index("verdict")])
         summary.check_versions((first["model_version"], first["policy_version"]))

@@ -74,10 +74,11 @@ def test_cli_comments_without_the_file_the_note_is_sharing(tmp_path: Path) -> No
     assert v["label"] == "sharing"
 
 
-def test_cli_comments_refused_on_ray_and_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_comments_missing_file_on_either_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     notes = write_jsonl(tmp_path / "notes.jsonl", NOTES)
-    assert score(notes, "--comments", tmp_path / "c.jsonl", "--engine", "ray", "-o", tmp_path / "v.jsonl") == 2
-    assert "--comments is not joined on the ray engine" in capsys.readouterr().err
+    assert score(notes, "--comments", tmp_path / "c.jsonl", "--engine", "ray", "-o", tmp_path / "v.jsonl") == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "v.jsonl").exists()
     assert score(notes, "--comments", tmp_path / "none.jsonl", "-o", tmp_path / "v.jsonl") == 1
     assert "comments" in capsys.readouterr().err
 

@@ -304,6 +304,38 @@ def test_ray_engine_actors_read_pictures_like_the_local_engine(tmp_path: Path,
     assert "not fetched" in cli_errors[1]["reason"] and "scored" not in cli_errors[1]
 
 
+@pytest.mark.usefixtures("ray_local")
+def test_ray_engine_joins_comments_like_the_local_engine(
+        tmp_path: Path, lexical_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--comments`` on Ray: the driver reads the comment file, every actor joins it by note id;
+    verdicts, errors (the comment file's bad rows first) and the comment counts equal the local
+    engine's."""
+    from serving.cli import main
+    from tests.conftest import write_jsonl
+    from tests.integration.test_cli_comments import COMMENTS, NOTES
+
+    notes = write_jsonl(tmp_path / "notes.jsonl", NOTES)
+    comments = write_jsonl(tmp_path / "comments.jsonl", COMMENTS)
+    local = score_file(Pipeline.load(lexical_dir), notes, tmp_path / "local.jsonl", progress=False,
+                       comments=comments)
+    ray = score_with_ray(notes, tmp_path / "ray.jsonl", model=lexical_dir, num_actors=1,
+                         comments=comments, batch_size=1)
+    assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert ((tmp_path / "ray.errors.jsonl").read_bytes()
+            == (tmp_path / "local.errors.jsonl").read_bytes())
+    assert ray.comments == local.comments == {"rows": 7, "joined": 3, "failed": 3, "unmatched": 1}
+    m1 = next(v for v in read_jsonl(tmp_path / "ray.jsonl") if v["id"] == "m1")
+    assert any(r["field"] == "comments[1]" and r["evidence"] == "已私" for r in m1["reasons"])
+    assert [e["source"] for e in read_jsonl(tmp_path / "ray.errors.jsonl")] == ["comments"] * 3
+    capsys.readouterr()
+    assert main(["score", str(notes), "-o", str(tmp_path / "cli.jsonl"), "--model", str(lexical_dir),
+                 "--engine", "ray", "--num-actors", "1", "--comments", str(comments),
+                 "--no-progress"]) == 0
+    assert "comment rows 7: joined 3, failed 3 (in the errors file), matching no note 1" in (
+        capsys.readouterr().out)
+    assert (tmp_path / "cli.errors.jsonl").read_bytes() == (tmp_path / "local.errors.jsonl").read_bytes()
+
+
 @pytest.mark.parametrize(("flags", "message"), [
     (["--engine", "ray", "--limit", "5"], "--limit belongs to the local engine"),
     (["--address", "auto"], "--address needs --engine ray"),
