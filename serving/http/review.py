@@ -97,6 +97,9 @@ class ReviewService:
                 self._stop.wait(self.retry_s)
                 continue
             with self._lock:
+                if self._stop.is_set():  # closed while opening: do not leak it
+                    store.close()
+                    return
                 self._store = store
             log.info("review store open (%s)", store.engine.url.render_as_string(
                 hide_password=True))
