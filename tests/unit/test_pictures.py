@@ -170,3 +170,36 @@ def test_pictures_diversion_is_the_grounds_act(reader: PictureReader, pipeline: 
     assert field_text(reader.read(note_from_dict({**BLAND, "images": [name]})),
                       "images[0]")[act.start:act.end] == act.evidence
     assert any(r.rule == "GROUNDS" and r.evidence.startswith("diversion") for r in v.reasons)
+
+
+def test_pictures_crawler_export_with_comments_bio_and_pictures(pictures: Path,
+                                                                 tmp_path: Path) -> None:
+    """The issue's 'done when': a crawler export scored with its comment file and its pictures
+    gives verdicts whose reasons point into the comments, the bio and the pictures."""
+    bland = "天气很好，带了新买的帐篷，风景超美，下次还来。"
+    notes = [  # MediaCrawler note rows (author user_id) with a canonical bio and local pictures
+        {"note_id": "c", "title": "周末去露营", "desc": bland, "user_id": "u1"},
+        {"note_id": "b", "title": "周末去露营", "desc": bland, "user_id": "u2",
+         "author": {"id": "u2", "bio": "露营爱好者 vx: camp_2024"}},
+        {"note_id": "p", "title": "周末去露营", "desc": bland, "user_id": "u3",
+         "images": ["plain.png", "wechat_qr.png"]},
+        {"note_id": "n", "title": "周末去露营", "desc": bland, "user_id": "u4",
+         "images": ["plain.png"]},
+    ]
+    comments = [{"comment_id": "1", "note_id": "c", "content": "帐篷求链接", "user_id": "x9"},
+                {"comment_id": "2", "note_id": "c", "content": "已私", "user_id": "u1",
+                 "parent_comment_id": "1"}]
+    src, side = tmp_path / "notes.jsonl", tmp_path / "comments.jsonl"
+    for path, rows in ((src, notes), (side, comments)):
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    out = tmp_path / "v.jsonl"
+    assert main(["score", str(src), "-o", str(out), "--comments", str(side), "--images",
+                 "--image-root", str(pictures), "--no-progress"]) == 0
+    verdicts = {v["id"]: v for v in map(json.loads, out.read_text("utf-8").splitlines())}
+    expected = {"c": "comments[1]", "b": "author.bio", "p": "images[1]"}
+    for note, field in expected.items():
+        v = verdicts[note]
+        assert v["label"] == "undisclosed_ad", v
+        assert any(r["field"] == field and r["rule"].startswith("R1") for r in v["reasons"]), v
+        assert any(r["rule"] == "GROUNDS-ACT" and r["field"] == field for r in v["reasons"]), v
+    assert verdicts["n"]["label"] == "sharing"
