@@ -21,7 +21,13 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from classifier.fetch import PictureFetcher, PictureFetchError, Target, is_public_address
+from classifier.fetch import (
+    PictureFetcher,
+    PictureFetchError,
+    Target,
+    is_public_address,
+    pinned_opener,
+)
 from classifier.notes import READ_PICTURES, note_from_dict
 from classifier.pictures import PictureReader
 from classifier.pipeline import Pipeline
@@ -264,3 +270,37 @@ def test_fetch_score_cli_writes_refusals_and_scores_the_note(
     assert json.loads(summary.read_text())["picture_failures"] == 3
     assert asked == []
     assert main(["score", str(notes), "-o", str(out), "--fetch-images", "--no-progress"]) == 2
+
+
+def test_fetch_pinned_opener_connects_to_the_target_address_with_the_host_name() -> None:
+    """The socket code under the checks (called directly, past the allow-list, on a server of its
+    own): it connects to ``target.ip`` and names ``target.host`` only in the Host header."""
+    seen: list[tuple[str, str | None]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("Host")))
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"\x89PNG")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        target = Target(scheme="http", host="pics.example.com", port=port, ip="127.0.0.1",
+                        path="/p/1.png?x=2")
+        response = pinned_opener(target, 5.0)
+        try:
+            assert response.status == 200 and response.read() == b"\x89PNG"
+        finally:
+            response.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == [("/p/1.png?x=2", f"pics.example.com:{port}")]
