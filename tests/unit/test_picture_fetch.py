@@ -5,7 +5,8 @@ so the fetcher must refuse it before connecting, and the server must see no requ
 success path cannot use a local server (loopback is refused, as it must be), so it runs the
 fetcher with an injected resolver and opener: what is exercised is the allow-list logic (scheme,
 every resolved address, redirects re-checked, the connection pinned to the checked address,
-content type, size and time limits), not the socket code of :func:`classifier.fetch.pinned_opener`.
+content type, size and time limits). The socket code under them,
+:func:`classifier.fetch.pinned_opener`, is tested on its own, called directly past the checks.
 """
 
 from __future__ import annotations
