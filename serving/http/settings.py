@@ -182,6 +182,7 @@ class Settings(BaseSettings):
     def reviewer_of(self, key: str | None) -> str | None:
         """The reviewer an API key stands for (``None``: the key names nobody)."""
         return self.reviewer_keys.get(key) if key else None
+
     images: bool = False
     image_root: Path | None = None
     image_cache: Path | None = None
