@@ -32,13 +32,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from classifier.errors import InputError
 
 __all__ = ["PictureFetchError", "PictureFetcher", "Target", "is_public_address"]
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PATH_SAFE = "/%:@!$&'()*+,;=~-._"
+"""Characters kept as they are in a request path (the rest, such as CJK or spaces, percent-encoded;
+escapes already in the URL kept)."""
 
 
 class PictureFetchError(InputError):
@@ -175,7 +178,7 @@ class PictureFetcher:
         except ValueError:
             try:
                 addresses = list(self.resolver(host, port))
-            except OSError as e:
+            except (OSError, ValueError) as e:  # UnicodeError: a name IDNA cannot encode
                 raise PictureFetchError(f"{url!r}{via}: the host {host!r} does not resolve ({e})",
                                         field=field) from None
         if not addresses:
@@ -190,7 +193,8 @@ class PictureFetcher:
                     f"{url!r}{via}: the host {host!r} resolves to {address}, not a public address "
                     f"(loopback, private, link-local and reserved addresses are never fetched)",
                     field=field)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        path = quote(parts.path or "/", safe=_PATH_SAFE) + (
+            f"?{quote(parts.query, safe=_PATH_SAFE + '?')}" if parts.query else "")
         return Target(scheme=scheme, host=host, port=port, ip=addresses[0], path=path)
 
     def _open(self, target: Target, deadline: float, url: str, field: str | None) -> Response:
@@ -199,7 +203,7 @@ class PictureFetcher:
             raise PictureFetchError(f"{url}: took longer than {self.timeout_s:g}s", field=field)
         try:
             return self.opener(target, left)
-        except (OSError, http.client.HTTPException) as e:
+        except (OSError, http.client.HTTPException, ValueError) as e:
             raise PictureFetchError(f"{url}: could not be fetched ({type(e).__name__}: {e})",
                                     field=field) from None
 

@@ -104,8 +104,12 @@ class PictureReader:
             text, qr = self._cached(bytes_sha256(data), data, name, ocr=True)
             return replace(picture, ocr_text=text, qr=qr)
         path = self._resolve(picture.path, name)
-        key = file_sha256(path)
-        data = path.read_bytes()
+        try:
+            key = file_sha256(path)
+            data = path.read_bytes()
+        except OSError as e:
+            raise InputError(f"the picture {picture.path!r} cannot be read ({e.strerror or e}); "
+                             f"check the file's permissions", field=name) from None
         text, qr = self._cached(key, data, name, ocr=picture.ocr_text is None)
         return replace(picture, ocr_text=picture.ocr_text if picture.ocr_text is not None else text,
                        qr=qr)
@@ -119,13 +123,22 @@ class PictureReader:
         if self.root is None:
             raise InputError(f"the picture path {ref!r} is local, and no image root is set; only "
                              f"pictures under a configured root are read", field=name)
+        try:
+            return self._under_root(ref, name, self.root)
+        except (OSError, ValueError) as e:  # a NUL byte, a loop of links, no permission
+            if isinstance(e, InputError):
+                raise
+            raise InputError(f"the picture path {ref!r} cannot be used ({e})", field=name) from None
+
+    @staticmethod
+    def _under_root(ref: str, name: str, root: Path) -> Path:
         raw = Path(ref)
-        path = (raw if raw.is_absolute() else self.root / raw).resolve()
-        if not path.is_relative_to(self.root):
-            raise InputError(f"the picture path {ref!r} is outside the image root {str(self.root)!r}; "
+        path = (raw if raw.is_absolute() else root / raw).resolve()
+        if not path.is_relative_to(root):
+            raise InputError(f"the picture path {ref!r} is outside the image root {str(root)!r}; "
                              f"only pictures under --image-root are read", field=name)
         if not path.is_file():
-            raise InputError(f"no picture file at {ref!r} under the image root {str(self.root)!r}",
+            raise InputError(f"no picture file at {ref!r} under the image root {str(root)!r}",
                              field=name)
         size = path.stat().st_size
         if size > MAX_PICTURE_BYTES:
@@ -141,7 +154,7 @@ class PictureReader:
             hit = (str(saved["text"]), tuple(str(q) for q in saved["qr"]))
         if hit is None:
             image = _decode(data, name)
-            hit = (self._ocr(image) if ocr else "", _qr_codes(image))
+            hit = (self._ocr(image, name) if ocr else "", _qr_codes(image))
             if ocr and disk is not None:
                 disk.parent.mkdir(parents=True, exist_ok=True)
                 disk.write_text(json.dumps({"text": hit[0], "qr": list(hit[1])}, ensure_ascii=False),
@@ -150,13 +163,17 @@ class PictureReader:
             self._memory[key] = hit
         return hit
 
-    def _ocr(self, image: Any) -> str:
+    def _ocr(self, image: Any, name: str) -> str:
         with self._lock:
             if self._engine is None:
                 from rapidocr_onnxruntime import RapidOCR
 
                 self._engine = RapidOCR()
-            result, _ = self._engine(image)
+            try:
+                result, _ = self._engine(image)
+            except Exception as e:  # noqa: BLE001 - one picture the engine fails on is that note's error
+                raise InputError(f"OCR failed on the picture ({type(e).__name__}: {e})",
+                                 field=name) from None
         return "\n".join(str(line[1]) for line in result or ())
 
 

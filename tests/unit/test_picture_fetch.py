@@ -305,3 +305,16 @@ def test_fetch_pinned_opener_connects_to_the_target_address_with_the_host_name()
         server.shutdown()
         server.server_close()
     assert seen == [("/p/1.png?x=2", f"pics.example.com:{port}")]
+
+
+def test_fetch_non_ascii_urls() -> None:
+    web = Web({"cdn.example.com": [[PUBLIC]]},
+              {"cdn.example.com/%E5%9B%BE/a%20b%20c.png?q=%E5%8A%A0V&x=1": image()})
+    assert web.fetcher().fetch("https://cdn.example.com/图/a b%20c.png?q=加V&x=1") == b"\x89PNG..."
+
+    def idna(host: str, port: int) -> list[str]:
+        raise UnicodeError("label too long")
+
+    fetcher = PictureFetcher(resolver=idna, opener=web.open)  # type: ignore[arg-type]
+    with pytest.raises(PictureFetchError, match="does not resolve"):
+        fetcher.fetch("https://" + "长" * 80 + ".example.com/a.png")

@@ -133,6 +133,7 @@ def test_pictures_cached_by_hash(pictures: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("ref", "what"), [
     ("../outside.png", "outside the image root"), ("/etc/hostname", "outside the image root"),
     ("missing.png", "no picture file"), ("https://x.test/a.jpg", "not fetched"),
+    ("a\x00b.png", "cannot be used"),
 ])
 def test_pictures_refused_with_reason(reader: PictureReader, ref: str, what: str) -> None:
     with pytest.raises(InputError, match=what) as err:
@@ -203,3 +204,15 @@ def test_pictures_crawler_export_with_comments_bio_and_pictures(pictures: Path,
         assert any(r["field"] == field and r["rule"].startswith("R1") for r in v["reasons"]), v
         assert any(r["rule"] == "GROUNDS-ACT" and r["field"] == field for r in v["reasons"]), v
     assert verdicts["n"]["label"] == "sharing"
+
+
+def test_pictures_ocr_engine_failure_is_the_notes_error(pictures: Path) -> None:
+    class Broken:
+        def __call__(self, image: object) -> object:
+            raise RuntimeError("bad tensor shape")
+
+    fresh = PictureReader(pictures)
+    fresh._engine = Broken()
+    with pytest.raises(InputError, match="OCR failed.*bad tensor shape") as err:
+        fresh.read(note_from_dict({**BLAND, "images": ["plain.png"]}))
+    assert err.value.field == "images[0]"
