@@ -101,7 +101,10 @@ class PictureReader:
                                  f"without --fetch-images: give that, a local path under the image "
                                  f"root or the picture's 'ocr_text'", field=name)
             data = self.fetcher.fetch(str(picture.url), field=name)
-            text, qr = self._cached(bytes_sha256(data), data, name, ocr=True)
+            try:
+                text, qr = self._cached(bytes_sha256(data), data, name, ocr=True)
+            except InputError as e:  # fetched but unreadable: reported as the fetch's failure
+                raise PictureFetchError(f"{picture.url}: {e.reason}", field=name) from None
             return replace(picture, ocr_text=text, qr=qr)
         path = self._resolve(picture.path, name)
         try:

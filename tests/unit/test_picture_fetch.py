@@ -318,3 +318,20 @@ def test_fetch_non_ascii_urls() -> None:
     fetcher = PictureFetcher(resolver=idna, opener=web.open)  # type: ignore[arg-type]
     with pytest.raises(PictureFetchError, match="does not resolve"):
         fetcher.fetch("https://" + "长" * 80 + ".example.com/a.png")
+
+
+def test_fetch_unreadable_image_is_a_fetch_failure_and_the_note_is_scored_on_the_rest() -> None:
+    web = Web({"cdn.example.com": [[PUBLIC]]},
+              {"cdn.example.com/bad.png": image(b"not a picture at all"),
+               "cdn.example.com/contact.png": image(png("加V: abc12345"))})
+    reader = PictureReader(None, fetcher=web.fetcher())
+    token = READ_PICTURES.set(True)
+    try:
+        note = note_from_dict({**BLAND, "images": ["https://cdn.example.com/bad.png",
+                                                   "https://cdn.example.com/contact.png"]})
+    finally:
+        READ_PICTURES.reset(token)
+    read, failures = reader.read_reporting(note)
+    (failure,) = failures
+    assert failure.field == "images[0]" and "not an image OpenCV can read" in failure.reason
+    assert read.images[0].ocr_text is None and "abc12345" in (read.images[1].ocr_text or "")
