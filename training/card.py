@@ -9,6 +9,8 @@ from typing import Any
 from classifier.types import LABELS
 from training.evaluate import genuine_flagged
 
+FAST_SECTION = "## Default fast path"  # written by training.export --write, kept by rewrite_card
+
 PROVENANCE = """\
 - **Authored seed notes** (`training/data/seed_*.jsonl`): realistic Xiaohongshu-style notes written
   for this project. Writers `w1`..`w5` wrote consumer-product experience in fifteen verticals, balanced
@@ -225,8 +227,6 @@ def rewrite_card(model_dir: Path) -> None:
     """Write ``MODEL_CARD.md`` again from the folder's ``meta.json`` and ``metrics.json`` (after a change
     to this module; nothing is recomputed), keeping its fast-path section (written by
     ``training.export --write``) as it is."""
-    from training.export import FAST_SECTION
-
     model_dir = Path(model_dir)
     card = model_dir / "MODEL_CARD.md"
     old = card.read_text("utf-8") if card.is_file() else ""

@@ -51,6 +51,7 @@ from classifier.onnx_backend import (
     weights_digest,
 )
 from classifier.registry import load_model
+from training.card import FAST_SECTION
 
 FloatArray = npt.NDArray[np.float64]
 OPSET = 17
@@ -511,7 +512,6 @@ def write_cascade(model_dir: Path, result: dict[str, Any]) -> None:
         card.write_text(card_with_fast_path(card.read_text("utf-8"), result), "utf-8")
 
 
-FAST_SECTION = "## Default fast path"
 
 
 def _chosen_on_text(result: dict[str, Any]) -> str:

@@ -252,3 +252,20 @@ def test_the_card_says_when_tau_was_chosen_on_an_evaluation_set() -> None:
     assert "0.8919 there against 0.9546" in card
     assert "quantises the attention blocks (the feed-forward layers stay fp32)" in card
     assert "200 notes (the validation split): label agreement 1.0000" in card
+
+
+def test_rewrite_card_keeps_the_fast_path_section_and_says_where_tau_was_chosen(tmp_path: Path) -> None:
+    from training.card import FAST_SECTION, rewrite_card
+
+    shipped = Path(__file__).resolve().parents[2] / "models" / "notecheck-base"
+    for name in ("meta.json", "metrics.json", "notecheck.json", "MODEL_CARD.md"):
+        shutil.copy(shipped / name, tmp_path / name)
+    before = (tmp_path / "MODEL_CARD.md").read_text("utf-8")
+    section = before[before.index(FAST_SECTION):before.index("## Known limits")]
+    rewrite_card(tmp_path)
+    after = (tmp_path / "MODEL_CARD.md").read_text("utf-8")
+    assert after.count(FAST_SECTION) == 1 and section.strip() in after
+    assert after.index(FAST_SECTION) < after.index("## Known limits") < after.index("## Reproduce")
+    chosen_on = json.loads((tmp_path / "notecheck.json").read_text("utf-8"))["cascade"].get("chosen_on")
+    assert chosen_on and f"evaluation set `{chosen_on}`: the fast path's cascade threshold" in after
+    assert after == before  # the shipped card is what its files and this module write
