@@ -233,17 +233,18 @@ def render_readme(root: Path = REPO) -> str:
     b = json.loads(path.read_text("utf-8"))["queue_bench"]
     m, st = b["machine"], b["settings"]
     lines = [(f"One run of `python -m bench.queue` ({b['at'][:10]}), kept in `{path.relative_to(root)}` and "
-              f"written here by `python -m bench.queue --readme`: {m['cpu_count']} CPUs shared with other work "
-              f"(load average {m['loadavg_before'][0]:.1f} at the start, the bench at nice {m['nice']}), "
+              f"written here by `python -m bench.queue --readme`: {m['cpu_count']} CPUs of a machine shared "
+              f"with other work (load average {m['loadavg_before'][0]:.1f} at the start, the bench at nice "
+              f"{m['nice']}), "
               f"SQLite {m['sqlite']} ({st['sqlite']}), PostgreSQL {m['postgresql'].split()[0]} "
-              f"({st['postgres']}, on a Unix socket), git {m['git_commit']}. Compare rows of this run only."),
+              f"on a Unix socket with {st['postgres']}, git {m['git_commit']}. Compare rows of this run only."),
              "",
              (f"{b['reviewers'][next(iter(b['reviewers']))]['reviewers']} reviewers working through "
               f"{st['items']} queued items over HTTP as the console does (`POST /v1/queue/next`, then "
               "`POST /v1/queue/{id}/decision`); afterwards the database was read back:"),
              "",
-             ("| store | decisions | decisions/s | p50 ms | p99 ms | handed out twice | decided twice | "
-              "accepted but not stored |"),
+             ("| store | decisions | decisions/s | next + decide p50 ms | p99 ms | handed out twice | "
+              "decided twice | accepted but not stored |"),
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in b["reviewers"].items():
         c = r["check"]
@@ -251,9 +252,13 @@ def render_readme(root: Path = REPO) -> str:
                      f"{r['next_decide_p99_ms']:.1f} | {r['items_handed_out_twice']} | {c['items_decided_twice']} | "
                      f"{c['accepted_not_stored']} |")
     first = next(iter(b["api"].values()))
-    lines += ["", (f"`POST /v1/moderate`, {first['requests']} single-note requests from {first['concurrency']} "
-                   f"concurrent clients, model `{Path(b['model']).name}` on the default path (p50/p99 over the "
-                   "requests; the store writes off the request path):"), "",
+    model = (f"the default model (`models/DEFAULT` at {m['git_commit']})" if b["model"] == "models/DEFAULT"
+             else f"model `{Path(b['model']).name}`")
+    notes = Path(st["notes"]).relative_to(root) if Path(st["notes"]).is_relative_to(root) else Path(st["notes"]).name
+    lines += ["", (f"`POST /v1/moderate`, {first['requests']} single-note requests (notes cycled from "
+                   f"`{notes}`) from {first['concurrency']} concurrent clients, {model} on the default path "
+                   "(p50/p99 over the requests). The store writes off the request path, but its writer "
+                   "thread shares the cores with scoring:"), "",
               "| store | notes/s | p50 ms | p99 ms | statuses |", "|---|---:|---:|---:|---|"]
     for name, r in b["api"].items():
         statuses = ", ".join(f"{k} x{v}" for k, v in r["status_counts"].items())
@@ -296,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="notecheck-bench-queue-"))
     log_path = work / "server.log"
     out: dict[str, Any] = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": facts,
-                           "model": str(args.model or "models/DEFAULT"), "reviewers": {}, "api": {},
+                           "model": str(args.model or default_model_dir()), "reviewers": {}, "api": {},
                            "settings": {"items": args.items, "requests": args.requests,
                                         "concurrency": args.concurrency, "notes": str(args.notes),
                                         "postgres": "defaults (fsync on, synchronous_commit on)",

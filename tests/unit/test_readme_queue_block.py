@@ -12,7 +12,8 @@ RUN = {"queue_bench": {
     "at": "2026-12-05T02:00:00+00:00", "model": "models/DEFAULT",
     "machine": {"cpu_count": 2, "loadavg_before": [1.5, 1.0, 1.0], "nice": 5, "sqlite": "3.40.1",
                 "postgresql": "15.18 (Debian)", "git_commit": "abc1234"},
-    "settings": {"items": 600, "requests": 1000, "concurrency": 32, "sqlite": "WAL, synchronous=NORMAL",
+    "settings": {"items": 600, "requests": 1000, "concurrency": 32, "notes": "/x/notes.jsonl",
+                 "sqlite": "WAL, synchronous=NORMAL",
                  "postgres": "defaults"},
     "reviewers": {"sqlite": {"reviewers": 8, "decisions": 600, "decisions_per_s": 81.25,
                              "next_decide_p50_ms": 90.0, "next_decide_p99_ms": 250.5,
@@ -36,7 +37,8 @@ def test_readme_queue_block_renders_the_newest_run(tmp_path: Path) -> None:
     block = render_readme(tmp_path)
     assert "| sqlite | 600 | 81.2 | 90.0 | 250.5 | 0 | 0 | 0 |" in block
     assert "| off | 150.0 | 200.0 | 400.0 | 200 x1000 |" in block
-    assert "2 CPUs shared with other work" in block and "nice 5" in block
+    assert "2 CPUs of a machine shared with other work" in block and "nice 5" in block
+    assert "`models/DEFAULT` at abc1234" in block and "`notes.jsonl`" in block
     (tmp_path / "README.md").write_text(f"a\n{README_MARKERS[0]}\nold\n{README_MARKERS[1]}\nb\n", "utf-8")
     assert write_readme(check=True, root=tmp_path) == 1
     assert write_readme(root=tmp_path) == 0
