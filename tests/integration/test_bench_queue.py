@@ -1,4 +1,4 @@
-"""Smoke test of the queue benchmark (``python -m bench.queue``) on the tiny lexical model: both
+"""Smoke test of the queue benchmark (``python -m bench.review_queue``) on the tiny lexical model: both
 backends (a real PostgreSQL started by the bench), 8 reviewers, the API with the store off and on.
 No speed is asserted (it depends on the machine); the integrity figures are: every queued item
 decided exactly once, nothing accepted and lost, no item handed to two reviewers."""
@@ -15,7 +15,7 @@ from tests.conftest import REPO
 
 def test_bench_queue_quick_run_reports_both_parts(lexical_dir: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.queue", "--model", str(lexical_dir), "--items", "48",
+        [sys.executable, "-m", "bench.review_queue", "--model", str(lexical_dir), "--items", "48",
          "--requests", "40"], cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
     b = json.loads(proc.stdout.strip().splitlines()[-1])["queue_bench"]

@@ -1,4 +1,4 @@
-"""The README's queue figures are written by ``python -m bench.queue --readme`` from the newest kept
+"""The README's queue figures are written by ``python -m bench.review_queue --readme`` from the newest kept
 run, never by hand."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.queue import README_MARKERS, render_readme, write_readme
+from bench.review_queue import README_MARKERS, render_readme, write_readme
 
 RUN = {"queue_bench": {
     "at": "2026-12-05T02:00:00+00:00", "model": "models/DEFAULT",
@@ -25,7 +25,7 @@ RUN = {"queue_bench": {
 
 
 def test_readme_queue_block_is_up_to_date() -> None:
-    assert write_readme(check=True) == 0, "run: .venv/bin/python -m bench.queue --readme"
+    assert write_readme(check=True) == 0, "run: .venv/bin/python -m bench.review_queue --readme"
 
 
 def test_readme_queue_block_renders_the_newest_run(tmp_path: Path) -> None:

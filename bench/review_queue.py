@@ -1,12 +1,12 @@
 """Review-queue benchmark: decisions per second with 8 concurrent reviewers, and the p99 latency
 of ``/v1/moderate`` with the store off, on SQLite and on PostgreSQL, side by side in one run.
 
-Run it as a module (``bench/queue.py`` would shadow the standard library's ``queue`` if run as
-a script)::
+Run it as a module (its old name, ``bench/queue.py``, shadowed the standard library's ``queue``
+for ``bench/load_api.py`` run as a script, which the speed bench does)::
 
-    python -m bench.queue                          # prints a summary and one JSON line
-    python -m bench.queue --write                  # also keeps the JSON in bench/results/queue/
-    python -m bench.queue --readme                 # then rewrites the README's queue block
+    python -m bench.review_queue                          # prints a summary and one JSON line
+    python -m bench.review_queue --write                  # also keeps the JSON in bench/results/queue/
+    python -m bench.review_queue --readme                 # then rewrites the README's queue block
 
 What it does, each part against ``python -m serving.http.app serve`` started here on 127.0.0.1:
 
@@ -228,12 +228,12 @@ def render_readme(root: Path = REPO) -> str:
     """The README's queue figures, from the newest run kept in ``bench/results/queue/``."""
     runs = sorted((root / "bench" / "results" / "queue").glob("*.json"))
     if not runs:
-        return "No queue bench run is kept yet: run `python -m bench.queue --write`."
+        return "No queue bench run is kept yet: run `python -m bench.review_queue --write`."
     path = runs[-1]
     b = json.loads(path.read_text("utf-8"))["queue_bench"]
     m, st = b["machine"], b["settings"]
-    lines = [(f"One run of `python -m bench.queue` ({b['at'][:10]}), kept in `{path.relative_to(root)}` and "
-              f"written here by `python -m bench.queue --readme`: {m['cpu_count']} CPUs of a machine shared "
+    lines = [(f"One run of `python -m bench.review_queue` ({b['at'][:10]}), kept in `{path.relative_to(root)}` and "
+              f"written here by `python -m bench.review_queue --readme`: {m['cpu_count']} CPUs of a machine shared "
               f"with other work (load average {m['loadavg_before'][0]:.1f} at the start, the bench at nice "
               f"{m['nice']}), "
               f"SQLite {m['sqlite']} ({st['sqlite']}), PostgreSQL {m['postgresql'].split()[0]} "
@@ -283,7 +283,7 @@ def write_readme(check: bool = False, root: Path = REPO) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.queue", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.review_queue", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, help="model folder to serve (default: the shipped default)")
     p.add_argument("--notes", type=Path, default=REPO / "examples" / "notes_canonical.jsonl")
     p.add_argument("--items", type=int, default=600, help="queue items the reviewers decide, per backend")
