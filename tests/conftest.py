@@ -29,6 +29,17 @@ def toy_note(text: str, i: int = 0, **kw: object) -> Note:
     return Note(id=f"toy-{i}", text=text, **kw)  # type: ignore[arg-type]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _review_store_outside_the_tree(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """An app a test builds without its own store settings opens the default review store (a SQLite
+    file in ``NOTECHECK_DATA_DIR``, ``.notecheck`` by default): keep it in a temporary folder so that
+    no test leaves a database in the working tree or sees items queued by an earlier run. Servers
+    started as subprocesses inherit it."""
+    import os
+
+    os.environ["NOTECHECK_DATA_DIR"] = str(tmp_path_factory.mktemp("notecheck-data"))
+
+
 @pytest.fixture(scope="session")
 def policy() -> Policy:
     return Policy.load()

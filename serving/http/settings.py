@@ -162,10 +162,10 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         pairs: dict[str, str] = {}
-        for part in (p.strip() for p in value.split(",") if p.strip()):
+        for i, part in enumerate((p.strip() for p in value.split(",") if p.strip()), 1):
             key, sep, name = part.partition("=")
-            if not sep or not key.strip() or not name.strip():
-                raise ValueError(f"{part!r} is not KEY=reviewer; write key1=li,key2=wang")
+            if not sep or not key.strip() or not name.strip():  # the entry itself may be a key: not shown
+                raise ValueError(f"entry {i} is not KEY=reviewer; write key1=li,key2=wang")
             pairs[key.strip()] = name.strip()
         return pairs
 
@@ -244,8 +244,13 @@ class Settings(BaseSettings):
             source = ("option" if name in explicit
                       else "variable " + _variable_of(name, env))
             got = explicit[name] if name in explicit else err.get("input")
-            raise InputError(f"{source}: {err['msg']} (got {got!r}); fix the value",
+            shown = "a value not shown: it holds secrets" if name in SECRET_FIELDS else repr(got)
+            raise InputError(f"{source}: {err['msg']} (got {shown}); fix the value",
                              field=name) from None
+
+
+SECRET_FIELDS = frozenset({"api_keys", "admin_keys", "reviewer_keys", "webhook_secret", "db_url"})
+"""Settings whose values hold keys or passwords (a database URL may): never echoed in an error."""
 
 
 _FIELD_OF_ALIAS = {ENV_PREFIX + "FEEDBACK": "feedback_path",

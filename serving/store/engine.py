@@ -38,7 +38,8 @@ def make_engine(url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S,
     try:
         parsed = make_url(url)
     except Exception as exc:  # noqa: BLE001 - sqlalchemy raises ArgumentError, ValueError ...
-        raise InvalidArgument(f"cannot read the database URL ({exc}); give "
+        # the URL may hold a password: name the kind of error, never the text that quotes the URL
+        raise InvalidArgument(f"cannot read the database URL ({type(exc).__name__}); give "
                               "sqlite:///PATH.db or postgresql+psycopg://USER@HOST/DB",
                               field="db_url") from None
     backend = parsed.get_backend_name()

@@ -134,3 +134,25 @@ def metric(text: str, name: str, **labels: str) -> float | None:
             if sample.name == name and labels.items() <= sample.labels.items():
                 return float(sample.value)
     return None
+
+
+@pytest.mark.parametrize("env", [
+    {"NOTECHECK_API_KEYS": "k-secret-1", "NOTECHECK_REVIEWER_KEYS": "k-secret-1=li,k-secret-2"},
+    {"NOTECHECK_API_KEYS": "k-secret-1", "NOTECHECK_REVIEWER_KEYS": "k-secret-9=li"},
+])
+def test_api_settings_errors_never_echo_keys(env: dict[str, str]) -> None:
+    with pytest.raises(InputError) as info:
+        Settings.from_env(env)
+    assert "k-secret-1" not in str(info.value) and "k-secret-9" not in str(info.value)
+    assert "k-secret-2" not in str(info.value)
+
+
+def test_store_url_errors_never_echo_the_password() -> None:
+    from serving.store.engine import make_engine
+    from serving.store.errors import InvalidArgument
+
+    for url in ("postgresql+psycopg://u:k-secret-1@h:notaport/db", "k-secret-1://u:k-secret-1@h/db",
+                "postgresql+asyncpg://u:k-secret-1@h/db"):
+        with pytest.raises(InvalidArgument) as info:
+            make_engine(url)
+        assert "k-secret-1" not in str(info.value) and info.value.field == "db_url"
