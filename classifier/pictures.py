@@ -4,7 +4,10 @@
 ``DIR``: its text by OCR with RapidOCR (``rapidocr-onnxruntime``, whose PP-OCR models ship inside
 the package: nothing is downloaded at run time) and its QR codes with OpenCV. A picture given with
 ``ocr_text`` is used as is (no OCR run; its QR codes are still decoded when its file is at hand).
-A path outside the root is refused, naming ``images[i]``. A URL-only picture without ``ocr_text``
+A path outside the root is refused, naming ``images[i]``. A path that is a *folder* under the root
+(CHASM-style dumps keep each note's pictures in a folder of their own) stands for the pictures in it,
+in name order (``.jpg``, ``.jpeg``, ``.png``, ``.webp``, ``.gif``, ``.bmp``; subfolders not read); the
+note's ``images`` then list those files, so ``images[i]`` in a verdict names one file. A URL-only picture without ``ocr_text``
 is fetched only with a :class:`~classifier.fetch.PictureFetcher` (``--fetch-images``: public
 addresses only, timeouts, size and content-type limits; see :mod:`classifier.fetch`); without one
 it is refused. A fetch that is refused or fails leaves that picture unread and is reported by
@@ -33,6 +36,9 @@ __all__ = ["MAX_PICTURE_BYTES", "PictureOptions", "PictureReader"]
 
 MAX_PICTURE_BYTES = 20 * 1024 * 1024
 """The largest picture file read (bytes)."""
+
+PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
+"""The files a picture folder contributes (by name; their bytes are still decoded and checked)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,7 @@ class PictureReader:
         if not note.images:
             return note, ()
         pictures, failures = [], []
-        for i, picture in enumerate(note.images):
+        for i, picture in enumerate(self._unfolded(note.images)):
             try:
                 pictures.append(self._picture(picture, f"images[{i}]"))
             except PictureFetchError as e:
@@ -116,6 +122,39 @@ class PictureReader:
         text, qr = self._cached(key, data, name, ocr=picture.ocr_text is None)
         return replace(picture, ocr_text=picture.ocr_text if picture.ocr_text is not None else text,
                        qr=qr)
+
+    def _unfolded(self, images: tuple[Picture, ...]) -> tuple[Picture, ...]:
+        """``images`` with each local path that is a folder under the root replaced by the picture
+        files in it (name order; at most :data:`~classifier.notes.MAX_PICTURES` in all)."""
+        from classifier.notes import MAX_PICTURES
+
+        if self.root is None or not any(p.path and p.url is None for p in images):
+            return images
+        out: list[Picture] = []
+        for i, picture in enumerate(images):
+            folder = self._folder(picture)
+            if folder is None:
+                out.append(picture)
+                continue
+            files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in PICTURE_SUFFIXES)
+            if not files:
+                raise InputError(f"the picture folder {picture.path!r} holds no picture "
+                                 f"({', '.join(PICTURE_SUFFIXES)})", field=f"images[{i}]")
+            out += [Picture(path=str(f.relative_to(self.root)), ocr_text=None) for f in files]
+            if len(out) > MAX_PICTURES:
+                raise InputError(f"the picture folder {picture.path!r} makes the note's pictures more "
+                                 f"than {MAX_PICTURES}; keep the note's own pictures", field=f"images[{i}]")
+        return tuple(out)
+
+    def _folder(self, picture: Picture) -> Path | None:
+        if not picture.path or picture.url is not None or picture.ocr_text is not None or self.root is None:
+            return None
+        try:
+            raw = Path(picture.path)
+            path = (raw if raw.is_absolute() else self.root / raw).resolve()
+            return path if path.is_relative_to(self.root) and path.is_dir() else None
+        except (OSError, ValueError):  # _resolve reports it for the file it then expects
+            return None
 
     def local_file(self, ref: str, name: str = "path") -> Path:
         """The file of picture path ``ref`` under the root (what the console may show); raises

@@ -216,3 +216,31 @@ def test_pictures_ocr_engine_failure_is_the_notes_error(pictures: Path) -> None:
     with pytest.raises(InputError, match="OCR failed.*bad tensor shape") as err:
         fresh.read(note_from_dict({**BLAND, "images": ["plain.png"]}))
     assert err.value.field == "images[0]"
+
+
+def test_pictures_a_folder_stands_for_the_pictures_in_it(pictures: Path, tmp_path: Path,
+                                                         pipeline: Pipeline) -> None:
+    """CHASM-style dumps keep a note's pictures in a folder of their own."""
+    import shutil
+
+    root = tmp_path / "chasm"
+    (root / "images" / "p1" / "sub").mkdir(parents=True)
+    shutil.copy(pictures / "plain.png", root / "images" / "p1" / "01.png")
+    shutil.copy(pictures / "contact.png", root / "images" / "p1" / "02.PNG")
+    shutil.copy(pictures / "wechat_qr.png", root / "images" / "p1" / "sub" / "03.png")  # not read
+    (root / "images" / "p1" / "notes.txt").write_text("not a picture", "utf-8")
+    (root / "images" / "empty").mkdir()
+    folder_reader = PictureReader(root)
+    note = folder_reader.read(note_from_dict({**BLAND, "images": "images/p1"}))
+    assert [p.path for p in note.images] == ["images/p1/01.png", "images/p1/02.PNG"]
+    assert "湖边" in (note.images[0].ocr_text or "") and "abc12345" in (note.images[1].ocr_text or "")
+    v = pipeline(note)
+    assert v.label == "undisclosed_ad"
+    assert any(r.rule == "R18-PICTURE-DIVERSION" and r.field == "images[1]" for r in v.reasons)
+    with pytest.raises(InputError, match="holds no picture") as err:
+        folder_reader.read(note_from_dict({**BLAND, "images": ["images/p1/01.png", "images/empty"]}))
+    assert err.value.field == "images[1]"
+    (root / "images" / "p1" / "escape").symlink_to(pictures / "contact.png")
+    (root / "images" / "p1" / "escape.png").symlink_to(pictures / "contact.png")
+    with pytest.raises(InputError, match="outside the image root"):  # a link out of the root is refused
+        folder_reader.read(note_from_dict({**BLAND, "images": ["images/p1"]}))
