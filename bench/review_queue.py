@@ -224,6 +224,17 @@ def machine() -> dict[str, Any]:
 README_MARKERS = ("<!-- queue:begin -->", "<!-- queue:end -->")
 
 
+def _in_repo(path: Path, root: Path) -> Path:
+    """``path`` as the README names it: relative to the checkout when it lies in one, also when
+    the run was made in another checkout (the JSON keeps the path the run was given)."""
+    if not path.is_absolute():
+        return path
+    if path.is_relative_to(root):
+        return path.relative_to(root)
+    tails = (Path(*path.parts[i:]) for i in range(1, len(path.parts)))
+    return next((t for t in tails if (root / t).is_file()), Path(path.name))
+
+
 def render_readme(root: Path = REPO) -> str:
     """The README's queue figures, from the newest run kept in ``bench/results/queue/``."""
     runs = sorted((root / "bench" / "results" / "queue").glob("*.json"))
@@ -254,7 +265,7 @@ def render_readme(root: Path = REPO) -> str:
     first = next(iter(b["api"].values()))
     model = (f"the default model (`models/DEFAULT` at {m['git_commit']})" if b["model"] == "models/DEFAULT"
              else f"model `{Path(b['model']).name}`")
-    notes = Path(st["notes"]).relative_to(root) if Path(st["notes"]).is_relative_to(root) else Path(st["notes"]).name
+    notes = _in_repo(Path(st["notes"]), root)
     lines += ["", (f"`POST /v1/moderate`, {first['requests']} single-note requests (notes cycled from "
                    f"`{notes}`) from {first['concurrency']} concurrent clients, {model} on the default path "
                    "(p50/p99 over the requests). The store writes off the request path, but its writer "
@@ -303,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: dict[str, Any] = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": facts,
                            "model": str(args.model or default_model_dir()), "reviewers": {}, "api": {},
                            "settings": {"items": args.items, "requests": args.requests,
-                                        "concurrency": args.concurrency, "notes": str(args.notes),
+                                        "concurrency": args.concurrency, "notes": str(_in_repo(Path(args.notes).resolve(), REPO)),
                                         "postgres": "defaults (fsync on, synchronous_commit on)",
                                         "sqlite": "WAL, synchronous=NORMAL"}}
     try:

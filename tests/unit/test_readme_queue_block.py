@@ -44,3 +44,14 @@ def test_readme_queue_block_renders_the_newest_run(tmp_path: Path) -> None:
     assert write_readme(root=tmp_path) == 0
     assert write_readme(check=True, root=tmp_path) == 0
     assert block in (tmp_path / "README.md").read_text("utf-8")
+
+
+def test_readme_queue_block_names_the_notes_file_the_same_in_any_checkout(tmp_path: Path) -> None:
+    from bench.review_queue import _in_repo
+
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "notes.jsonl").write_text("{}\n", "utf-8")
+    assert _in_repo(Path("/work/other/examples/notes.jsonl"), tmp_path) == Path("examples/notes.jsonl")
+    assert _in_repo(tmp_path / "examples" / "notes.jsonl", tmp_path) == Path("examples/notes.jsonl")
+    assert _in_repo(Path("/x/gone.jsonl"), tmp_path) == Path("gone.jsonl")
+    assert _in_repo(Path("examples/notes.jsonl"), Path("/anywhere")) == Path("examples/notes.jsonl")
