@@ -21,7 +21,7 @@ internal               500     a bug: nothing a client sends should cause it
 not_ready              503     the model is loading, or failed to load (``Retry-After``)
 shutting_down          503     the server is stopping
 store_unavailable      503     the review store (database) is down or off (queue routes only)
-deadline_exceeded      504     no verdict within ``request_timeout_s``
+deadline_exceeded      504     no verdict (or the pictures not read) within ``request_timeout_s``
 =====================  ======  ==========================================================
 """
 

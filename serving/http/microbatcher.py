@@ -69,8 +69,8 @@ class QueueFull(BatcherError):
 
 
 class DeadlineExceeded(BatcherError):
-    def __init__(self, timeout_s: float) -> None:
-        super().__init__(f"no verdict within the request deadline of {timeout_s:g} s")
+    def __init__(self, timeout_s: float, *, what: str = "no verdict") -> None:
+        super().__init__(f"{what} within the request deadline of {timeout_s:g} s")
         self.timeout_s = timeout_s
 
 

@@ -20,7 +20,7 @@ from classifier.rules import Policy
 from classifier.signals import Lexicon
 from classifier.types import LABELS, Note, Verdict
 from serving.http.metrics import ApiMetrics
-from serving.http.microbatcher import MicroBatcher, NotReady, ShuttingDown
+from serving.http.microbatcher import DeadlineExceeded, MicroBatcher, NotReady, ShuttingDown
 from serving.http.policy_check import RulesCheck, RulesRefused, check_rules, policy_file
 from serving.http.review import ReviewService
 from serving.http.schemas import (
@@ -159,7 +159,12 @@ class ModerationService:
         read or fetched is an :class:`InputError` naming it (``notes[3].images[0]``)."""
         if self.pictures is None or not any(n.images for n in notes):
             return notes
-        return await asyncio.to_thread(self._read_pictures, self.pictures, notes, prefix)
+        limit = self.settings.request_timeout_s  # OCR and fetches are bounded like scoring
+        try:
+            async with asyncio.timeout(limit):
+                return await asyncio.to_thread(self._read_pictures, self.pictures, notes, prefix)
+        except TimeoutError:  # the worker thread finishes its picture and is then free again
+            raise DeadlineExceeded(limit, what="the notes' pictures not read") from None
 
     async def read_pictures_each(self, notes: list[Note]) -> list[Note | InputError]:
         """Each note with its pictures read, or the error of its first unreadable picture (the

@@ -145,3 +145,34 @@ def test_api_pictures_console_serves_only_pictures_under_the_root(client: TestCl
         r = client.get("/v1/console/picture", params={"path": path})
         assert r.status_code == status, (path, r.text)
         assert r.json()["field"] == "path"
+
+
+def test_api_pictures_are_read_within_the_request_deadline(root: Path) -> None:
+    """A picture that takes too long (a slow OCR, a slow fetch) ends the request with 504 in about
+    the request deadline instead of holding it: OCR is bounded like scoring."""
+    import time
+
+    from classifier.pictures import PictureReader
+
+    settings = Settings(model=default_model_dir(), images=True, image_root=root, store=False,
+                        request_timeout_s=0.5)
+    with TestClient(create_app(settings)) as c:
+        wait_ready(c, 120.0)
+        real = PictureReader.read
+
+        def slow(self: PictureReader, note: object) -> object:
+            time.sleep(2.0)
+            return real(self, note)  # type: ignore[arg-type]
+
+        PictureReader.read = slow  # type: ignore[assignment,method-assign]
+        try:
+            started = time.monotonic()
+            r = c.post("/v1/moderate", json={**NOTE, "images": ["plain.png"]})
+            waited = time.monotonic() - started
+        finally:
+            PictureReader.read = real  # type: ignore[method-assign]
+        assert r.status_code == 504, r.text
+        assert r.json()["error"] == "deadline_exceeded" and "pictures not read" in r.json()["detail"]
+        assert waited < 1.8  # the deadline, not the picture, ended it
+        time.sleep(2.0)  # let the worker thread finish before the app closes
+        assert c.post("/v1/moderate", json=NOTE).status_code == 200
