@@ -6,7 +6,8 @@
 
 ``MODEL_DIR`` is an encoder folder or an ensemble folder (each encoder member is exported). For each
 encoder this writes ``model.onnx`` (fp32, transformer ops fused for ONNX Runtime), ``model.int8.onnx``
-(weights quantised to int8, activations quantised dynamically) and ``onnx.json`` (the weights' sha256,
+(the attention blocks' weights quantised to int8, activations quantised dynamically; the feed-forward
+layers stay fp32 unless ``--int8-scope all``) and ``onnx.json`` (the weights' sha256,
 options, library versions and the quality check). Run it at set-up or after training, never at start.
 
 Recipe (what worked on this machine): ``torch.onnx.export(dynamo=False, opset_version=17)`` with
@@ -71,8 +72,9 @@ class ExportOptions:
     ``int8_scope`` says which weights become int8: ``"attention"`` (the default) quantises the
     attention blocks and keeps the feed-forward layers (the matrices with the intermediate size) in
     fp32; ``"all"`` quantises every MatMul. On the shipped encoder, against torch fp32 on its
-    validation split, ``"all"`` changed labels where ``"attention"`` changed none, at a few notes/s
-    less (``onnx.json`` keeps the check of every export; the card's fast-path section the rest)."""
+    validation split, ``"all"`` changed labels where ``"attention"`` changed none; ``"attention"`` is
+    slower (the feed-forward layers hold two thirds of the multiply-adds), so compare both in one
+    bench run before choosing (``onnx.json`` keeps the check of every export, the card shows it)."""
 
     fuse: bool = True
     int8: bool = True
