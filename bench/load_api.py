@@ -68,11 +68,11 @@ def load_notes(path: Path) -> list[dict[str, Any]]:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[k]
+    """The ``q``-th percentile (0-100) by linear interpolation, as ``bench.worker`` computes its
+    latencies (numpy); NaN when there are none."""
+    import numpy as np
+
+    return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
 def start_server(args: argparse.Namespace, port: int, log: Any) -> subprocess.Popen[bytes]:
