@@ -334,24 +334,24 @@ def render(part: str, root: Path = REPO) -> str:
     pre = _preamble(path, b, root)
     if part == "memory":
         mem = b["memory"]
-        runs = "; ".join(f"peak RSS {r['peak_rss_mib']:.0f} MiB at N = {r['limit']:,} ({r['wall_s']:.0f} s)"
-                         for r in mem["runs"])
+        runs = " and ".join(f"{r['peak_rss_mib']:.0f} MiB at N = {r['limit']:,} ({r['wall_s']:.0f} s)"
+                            for r in mem["runs"])
         return (f"Streaming, measured on a {mem['dump_bytes'] / 1e6:,.0f} MB JSONL dump ({mem['dump_notes']:,} "
-                "notes: the seed notes repeated with new ids), `notecheck score big.jsonl -o out.jsonl --limit N "
-                f"--no-progress`, the child's own peak RSS: {runs}. {pre}")
+                "notes: the seed notes, label fields removed, repeated with new ids), `notecheck score big.jsonl "
+                f"-o out.jsonl --limit N --no-progress`, the child's own peak RSS (and wall time): {runs}. {pre}")
     if part == "lexicon":
         lx = b["lexicon"]
         same = "the same signals as" if lx["identical"] else (
             f"signals that differ on {len(lx['notes_differing'])}+ notes from")
         return (f"Measured on the {lx['notes']:,} authored seed notes ({lx['signals']:,} signals), "
                 f"`extract_signals` as shipped against the same lexicon compiled by Python's `re` in the bench: "
-                f"{same} `re`, {lx['regex_ms_per_note']:.2f} ms per note instead of {lx['re_ms_per_note']:.2f} ms "
-                f"for the lexical stage (best of {lx['repeats']} passes each). {pre}")
+                f"{same} `re`; the lexical stage took {lx['regex_ms_per_note']:.2f} ms per note on `regex` and "
+                f"{lx['re_ms_per_note']:.2f} ms on `re` (best of {lx['repeats']} passes each). {pre}")
     if part == "ray":
         e = b["engines"]
         lines = [pre, "",
                  (f"The shipped default model on the default path (int8 + cascade), the {e['notes']:,} authored "
-                  "seed notes (`cat training/data/seed_w*.jsonl`), no GPU; the wall time includes start-up "
+                  "seed notes (`cat training/data/seed_w*.jsonl`), on the CPU; the wall time includes start-up "
                   "(loading the model; for Ray also starting Ray), notes/s is over that wall time; the scoring "
                   "rate is over the run's own clock (the summary's `elapsed_s`); the peak RSS is the driver's "
                   "own (not Ray's processes nor the actor's):"), "",
