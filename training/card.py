@@ -168,7 +168,7 @@ def write_card(out: Path, meta: dict[str, Any], report: dict[str, Any]) -> None:
     if real:
         lines += ["", "## Real notes and the held-out writers, side by side", "",
                   "Evaluation-only sets (`--eval-data`): never trained on, and no model weight, rule weight or",
-                  "decision threshold was fitted on them. The real notes are labelled Xiaohongshu notes from",
+                  "policy threshold was fitted on them. The real notes are labelled Xiaohongshu notes from",
                   "public crawler exports (`../shared/data/real_notes/`). Choices made after measuring on them:",
                   "the deployment prior's `declared` share (`priors.source`), dropping rule R13's log-odds",
                   "penalty (its description says why)"
