@@ -310,10 +310,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def newest_run(root: Path = REPO) -> tuple[Path, dict[str, Any]] | None:
-    runs = sorted((root / "bench" / "results" / "engines").glob("*.json"))
-    if not runs:
-        return None
-    return runs[-1], json.loads(runs[-1].read_text("utf-8"))["engines_bench"]
+    from training.readme import newest_run as newest
+
+    path = newest(root / "bench" / "results" / "engines")
+    return None if path is None else (path, json.loads(path.read_text("utf-8"))["engines_bench"])
 
 
 def _preamble(path: Path, b: dict[str, Any], root: Path) -> str:
@@ -419,10 +419,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     line = json.dumps({"engines_bench": out}, ensure_ascii=False)
     print(line)
     if args.write:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / f"{datetime.now(UTC):%Y-%m-%d-%H%M}.json"
-        path.write_text(json.dumps({"engines_bench": out}, ensure_ascii=False, indent=2) + "\n", "utf-8")
-        print(f"-> {path.relative_to(REPO)}")
+        from training.readme import keep_run
+
+        print(f"-> {keep_run(RESULTS, {'engines_bench': out}).relative_to(REPO)}")
     return 0
 
 

@@ -185,10 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(result))
     print(json.dumps(result, ensure_ascii=False))
     if a.write:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / f"{datetime.now(UTC):%Y-%m-%d-%H%M}.json"
-        path.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", "utf-8")
-        print(f"kept in {path.relative_to(REPO)}")
+        from training.readme import keep_run
+
+        print(f"kept in {keep_run(RESULTS, result).relative_to(REPO)}")
     return 0
 
 

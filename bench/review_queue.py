@@ -237,10 +237,11 @@ def _in_repo(path: Path, root: Path) -> Path:
 
 def render_readme(root: Path = REPO) -> str:
     """The README's queue figures, from the newest run kept in ``bench/results/queue/``."""
-    runs = sorted((root / "bench" / "results" / "queue").glob("*.json"))
-    if not runs:
+    from training.readme import newest_run
+
+    path = newest_run(root / "bench" / "results" / "queue")
+    if path is None:
         return "No queue bench run is kept yet: run `python -m bench.review_queue --write`."
-    path = runs[-1]
     b = json.loads(path.read_text("utf-8"))["queue_bench"]
     m, st = b["machine"], b["settings"]
     lines = [(f"One run of `python -m bench.review_queue` ({b['at'][:10]}), kept in `{path.relative_to(root)}` and "
@@ -357,10 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     line = json.dumps({"queue_bench": out}, ensure_ascii=False)
     print(line)
     if args.write:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / f"{datetime.now(UTC):%Y-%m-%d-%H%M}.json"
-        path.write_text(json.dumps({"queue_bench": out}, ensure_ascii=False, indent=2) + "\n", "utf-8")
-        print(f"-> {path.relative_to(REPO)}")
+        from training.readme import keep_run
+
+        print(f"-> {keep_run(RESULTS, {'queue_bench': out}).relative_to(REPO)}")
     return 0
 
 

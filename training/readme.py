@@ -31,6 +31,23 @@ def _load(path: Path) -> Any:
     return json.loads(path.read_text("utf-8"))
 
 
+def newest_run(folder: Path) -> Path | None:
+    """The newest run kept in ``folder`` (a ``bench/results`` folder): the last JSON file in name
+    order (the benches name their runs by UTC time); ``None`` when none is kept."""
+    runs = sorted(folder.glob("*.json"))
+    return runs[-1] if runs else None
+
+
+def keep_run(folder: Path, result: Any) -> Path:
+    """Keep a bench run: ``result`` as indented JSON in ``folder``, named by the UTC time."""
+    from datetime import UTC, datetime
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{datetime.now(UTC):%Y-%m-%d-%H%M}.json"
+    path.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    return path
+
+
 def _row(name: str, m: dict[str, Any]) -> str:
     from training.evaluate import genuine_flagged
 
@@ -86,10 +103,9 @@ def render(root: Path = ROOT) -> str:
 
 
 def render_speed(root: Path = ROOT) -> str:
-    runs = sorted((root / "bench" / "results").glob("*.json"))
-    if not runs:
+    path = newest_run(root / "bench" / "results")
+    if path is None:
         return "No bench run is kept yet: run `make bench` and keep its JSON line in `bench/results/`."
-    path = runs[-1]
     b = _load(path)["bench"]
     base = next((r["notes_per_s"] for r in b["rows"] if r["mode"] == "hf"), None)
     notes = ", ".join(f"`{Path(f).name}`" for f in b.get("notes_from", ["training/data/seed_w*.jsonl"]))
@@ -118,11 +134,10 @@ def render_speed(root: Path = ROOT) -> str:
 
 def render_pictures(root: Path = ROOT) -> str:
     """The picture bench (:mod:`bench.pictures`): its newest kept run, side by side."""
-    runs = sorted((root / "bench" / "results" / "pictures").glob("*.json"))
-    if not runs:
+    path = newest_run(root / "bench" / "results" / "pictures")
+    if path is None:
         return ("No picture bench run is kept yet: run `python -m bench.pictures --write` and "
                 "commit its JSON.")
-    path = runs[-1]
     b = _load(path)
     load = max(r["loadavg_start"] for r in b["rows"])
     lines = [(f"One run of `python -m bench.pictures` ({b['date']}), kept in "

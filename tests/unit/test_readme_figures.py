@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from training.readme import BEGIN, END, README, rewrite, rewrite_all
@@ -17,3 +19,17 @@ def test_readme_rewrite_replaces_only_the_block() -> None:
     assert rewrite(text, "new") == f"head\n{BEGIN}\nnew\n{END}\ntail\n"
     with pytest.raises(ValueError, match="no"):
         rewrite("no markers here", "new")
+
+
+def test_a_kept_bench_run_is_the_newest_one_read_back(tmp_path: Path) -> None:
+    import json
+
+    from training.readme import keep_run, newest_run
+
+    folder = tmp_path / "results" / "x"
+    assert newest_run(folder) is None
+    folder.mkdir(parents=True)
+    (folder / "2000-01-01-0000.json").write_text("{}", "utf-8")
+    path = keep_run(folder, {"bench": {"n": 3, "note": "一"}})
+    assert newest_run(folder) == path and path.parent == folder
+    assert json.loads(path.read_text("utf-8")) == {"bench": {"n": 3, "note": "一"}}
