@@ -229,3 +229,40 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'store.db'}"
     make = request.getfixturevalue("postgres_server")
     return str(make())  # type: ignore[operator]
+
+
+# ----------------------------------------------------------------------------- pictures
+PICTURE_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+PICTURES = {"contact.png": "加V: abc12345", "plain.png": "湖边的日落",
+            "wechat_qr.png": "https://u.wechat.com/EabcDEF123",
+            "group_qr.png": "https://weixin.qq.com/g/AbCdEf"}
+"""The tests' pictures: text drawn in Debian's WenQuanYi font, or (``*_qr.png``) a QR code of it."""
+
+
+def text_png(text: str) -> bytes:
+    """``text`` drawn black on white (420x90) in Debian's WenQuanYi font, as PNG bytes. Fails (never
+    skips) when the font is missing."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    if not PICTURE_FONT.is_file():
+        pytest.fail(f"the CJK test font is missing at {PICTURE_FONT}: apt-get install fonts-wqy-microhei")
+    im = Image.new("RGB", (420, 90), "white")
+    ImageDraw.Draw(im).text((16, 20), text, font=ImageFont.truetype(str(PICTURE_FONT), 36), fill="black")
+    out = io.BytesIO()
+    im.save(out, format="PNG")
+    return out.getvalue()
+
+
+def draw_pictures(root: Path, *names: str) -> Path:
+    """Write the pictures ``names`` of :data:`PICTURES` into ``root`` (made here with Pillow and
+    ``qrcode``); returns ``root``."""
+    import qrcode
+
+    for name in names:
+        if name.endswith("_qr.png"):
+            qrcode.make(PICTURES[name]).save(root / name)
+        else:
+            (root / name).write_bytes(text_png(PICTURES[name]))
+    return root

@@ -241,15 +241,9 @@ def test_console_browser_upload_table_download_and_correction(
 def picture_server(lexical_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A server that reads pictures under its own folder (made here: Pillow text in Debian's
     WenQuanYi font, and a QR code)."""
-    import qrcode
-    from PIL import Image, ImageDraw, ImageFont
+    from tests.conftest import draw_pictures
 
-    root = tmp_path_factory.mktemp("e2e-pictures")
-    im = Image.new("RGB", (420, 90), "white")
-    font = ImageFont.truetype("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 36)
-    ImageDraw.Draw(im).text((16, 20), "加V: abc12345", font=font, fill="black")
-    im.save(root / "contact.png")
-    qrcode.make("https://u.wechat.com/EabcDEF123").save(root / "wechat_qr.png")
+    root = draw_pictures(tmp_path_factory.mktemp("e2e-pictures"), "contact.png", "wechat_qr.png")
     with _serve(Settings(model=lexical_dir, api_keys=frozenset({KEY}), images=True,
                          image_root=root, feedback_path=root.parent / "feedback.jsonl",
                          store=False)) as url:

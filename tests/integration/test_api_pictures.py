@@ -10,9 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import qrcode
 from fastapi.testclient import TestClient
-from PIL import Image, ImageDraw, ImageFont
 
 from classifier.errors import InputError
 from classifier.model import default_model_dir
@@ -20,23 +18,16 @@ from serving.http.app import create_app
 from serving.http.schemas import NoteIn
 from serving.http.service import ModerationService
 from serving.http.settings import Settings
+from tests.conftest import draw_pictures
 from tests.integration.test_api_routes import wait_ready
 
-FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 NOTE = {"id": "n1", "title": "周末去露营", "text": "天气很好，带了新买的帐篷，风景超美，下次还来。"}
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not FONT.is_file():
-        pytest.fail(f"the CJK test font is missing at {FONT}: apt-get install fonts-wqy-microhei")
-    root = tmp_path_factory.mktemp("pictures")
-    font = ImageFont.truetype(str(FONT), 36)
-    for name, text in (("contact.png", "加V: abc12345"), ("plain.png", "湖边的日落")):
-        im = Image.new("RGB", (420, 90), "white")
-        ImageDraw.Draw(im).text((16, 20), text, font=font, fill="black")
-        im.save(root / name)
-    qrcode.make("https://u.wechat.com/EabcDEF123").save(root / "wechat_qr.png")
+    root = draw_pictures(tmp_path_factory.mktemp("pictures"), "contact.png", "plain.png",
+                         "wechat_qr.png")
     (root.parent / "secret.png").write_bytes((root / "plain.png").read_bytes())
     return root
 

@@ -256,19 +256,13 @@ def test_ray_engine_actors_read_pictures_like_the_local_engine(tmp_path: Path,
                                                                 lexical_dir: Path) -> None:
     """``--images`` on Ray: the actors OCR the pictures and decode their QR codes; verdicts and
     errors equal the local engine's, a refused fetch included (a line, the note still scored)."""
-    import qrcode
-    from PIL import Image, ImageDraw, ImageFont
-
     from classifier.pictures import PictureOptions
     from serving.cli import main
+    from tests.conftest import draw_pictures
 
     root = tmp_path / "pictures"
     root.mkdir()
-    im = Image.new("RGB", (420, 90), "white")
-    font = ImageFont.truetype("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 36)
-    ImageDraw.Draw(im).text((16, 20), "加V: abc12345", font=font, fill="black")
-    im.save(root / "contact.png")
-    qrcode.make("https://weixin.qq.com/g/AbCdEf").save(root / "group_qr.png")
+    draw_pictures(root, "contact.png", "group_qr.png")
     bland = "天气很好，和朋友去湖边露营，拍了很多照片。"
     rows = [{"id": "plain", "text": bland},
             {"id": "contact", "text": bland, "images": ["contact.png"]},

@@ -20,7 +20,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
 
 from classifier.fetch import (
     PictureFetcher,
@@ -33,20 +32,10 @@ from classifier.notes import READ_PICTURES, note_from_dict
 from classifier.pictures import PictureReader
 from classifier.pipeline import Pipeline
 from serving.cli import main
+from tests.conftest import text_png
 
-FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 PUBLIC = "93.184.216.34"
 BLAND = {"id": "f1", "title": "周末露营", "text": "天气很好，和朋友去湖边露营，拍了很多照片。"}
-
-
-def png(text: str) -> bytes:
-    if not FONT.is_file():
-        pytest.fail(f"the CJK test font is missing at {FONT}: apt-get install fonts-wqy-microhei")
-    im = Image.new("RGB", (420, 90), "white")
-    ImageDraw.Draw(im).text((16, 20), text, font=ImageFont.truetype(str(FONT), 36), fill="black")
-    out = io.BytesIO()
-    im.save(out, format="PNG")
-    return out.getvalue()
 
 
 class FakeResponse:
@@ -172,7 +161,7 @@ def test_fetch_every_resolved_address_must_be_public() -> None:
 def test_fetch_success_connects_to_the_checked_address() -> None:
     """DNS rebinding: the second answer would be loopback; the fetch never asks again and
     connects to the address it checked."""
-    body = png("加V: abc12345")
+    body = text_png("加V: abc12345")
     web = Web({"cdn.example.com": [[PUBLIC], ["127.0.0.1"]]},
               {"cdn.example.com/p/1.png?x=2": image(body)})
     assert web.fetcher().fetch("https://cdn.example.com/p/1.png?x=2") == body
@@ -235,7 +224,7 @@ def test_fetch_connection_failure_is_a_reason() -> None:
 def test_fetch_picture_text_makes_the_note_an_undisclosed_ad() -> None:
     """A fetched picture holding 加V (injected resolver and opener; see the module docstring)."""
     web = Web({"cdn.example.com": [[PUBLIC]]},
-              {"cdn.example.com/contact.png": image(png("加V: abc12345"))})
+              {"cdn.example.com/contact.png": image(text_png("加V: abc12345"))})
     reader = PictureReader(None, fetcher=web.fetcher())
     pipeline = Pipeline.load()
     token = READ_PICTURES.set(True)
@@ -323,7 +312,7 @@ def test_fetch_non_ascii_urls() -> None:
 def test_fetch_unreadable_image_is_a_fetch_failure_and_the_note_is_scored_on_the_rest() -> None:
     web = Web({"cdn.example.com": [[PUBLIC]]},
               {"cdn.example.com/bad.png": image(b"not a picture at all"),
-               "cdn.example.com/contact.png": image(png("加V: abc12345"))})
+               "cdn.example.com/contact.png": image(text_png("加V: abc12345"))})
     reader = PictureReader(None, fetcher=web.fetcher())
     token = READ_PICTURES.set(True)
     try:

@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import qrcode
-from PIL import Image, ImageDraw, ImageFont
 
 from classifier.errors import InputError
 from classifier.notes import READ_PICTURES, note_from_dict, unknown_fields
@@ -18,8 +16,8 @@ from classifier.pipeline import Pipeline
 from classifier.signals import Lexicon, extract_signals, field_text, qr_target
 from classifier.types import Picture
 from serving.cli import main
+from tests.conftest import draw_pictures
 
-FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 BLAND = {"id": "p1", "title": "周末露营", "text": "天气很好，和朋友去湖边露营，拍了很多照片。"}
 
 
@@ -33,17 +31,8 @@ def _read_pictures() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def pictures(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not FONT.is_file():
-        pytest.fail(f"the CJK test font is missing at {FONT}: apt-get install fonts-wqy-microhei")
-    root = tmp_path_factory.mktemp("pictures")
-    font = ImageFont.truetype(str(FONT), 36)
-    for name, text in (("contact.png", "加V: abc12345"), ("plain.png", "湖边的日落")):
-        im = Image.new("RGB", (420, 90), "white")
-        ImageDraw.Draw(im).text((16, 20), text, font=font, fill="black")
-        im.save(root / name)
-    qrcode.make("https://u.wechat.com/EabcDEF123").save(root / "wechat_qr.png")
-    qrcode.make("https://weixin.qq.com/g/AbCdEf").save(root / "group_qr.png")
-    return root
+    return draw_pictures(tmp_path_factory.mktemp("pictures"), "contact.png", "plain.png",
+                         "wechat_qr.png", "group_qr.png")
 
 
 @pytest.fixture(scope="session")
