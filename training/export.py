@@ -347,18 +347,19 @@ def validation_texts(model_dir: Path, n: int, seed: int = 0) -> list[str]:
         val = assemble(recorded_args(model_dir)).val
     except (OSError, ValueError, KeyError, TypeError, NotecheckError):
         return []
-    texts = [model_text(x.note) for x in val]
-    idx = np.random.default_rng(seed).permutation(len(texts))[:n]
-    return [texts[i] for i in idx]
+    return _draw([model_text(x.note) for x in val], n, seed)
 
 
 def sample_texts(files: Sequence[Path], n: int, seed: int = 0) -> list[str]:
     """``n`` model texts drawn at random (fixed seed) from labelled files."""
     from training.data import load_labelled
 
-    texts = [model_text(x.note) for f in files for x in load_labelled(f)]
-    rng = np.random.default_rng(seed)
-    idx = rng.permutation(len(texts))[:n]
+    return _draw([model_text(x.note) for f in files for x in load_labelled(f)], n, seed)
+
+
+def _draw(texts: list[str], n: int, seed: int) -> list[str]:
+    """``n`` of ``texts`` in a random order fixed by ``seed``."""
+    idx = np.random.default_rng(seed).permutation(len(texts))[:n]
     return [texts[i] for i in idx]
 
 
