@@ -12,6 +12,7 @@ replaced, not handed out).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ def _sqlite_events(engine: Engine, busy_timeout_s: float) -> None:
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below)
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _wal(cursor, busy_timeout_s)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -81,6 +82,23 @@ def _sqlite_events(engine: Engine, busy_timeout_s: float) -> None:
     def _begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _wal(cursor: Any, busy_timeout_s: float) -> None:
+    """Put the database file in WAL mode (it stays so). Switching needs the file to itself, and
+    SQLite may answer "database is locked" at once, without its busy handler, while other
+    connections open the same new file: retry until ``busy_timeout_s``, and stop as soon as
+    another connection has switched it."""
+    import sqlite3
+
+    deadline = time.monotonic() + busy_timeout_s
+    while str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _config() -> Config:
