@@ -170,7 +170,8 @@ def micro_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> I
 class OnnxEncoderModel(EncoderModel):
     """An encoder folder scored by ONNX Runtime; same interface and scores (within int8 error)
     as :class:`EncoderModel`. ``version`` adds the graph's precision, e.g. ``name@1+onnx-int8``,
-    so every verdict says which arithmetic produced it.
+    and the int8 scope when only part of the graph is int8 (``name@1+onnx-int8-attention``), so
+    every verdict says which arithmetic produced it.
 
     The int8 graph runs one note at a time (``batch_size=1``): dynamic quantisation picks one
     activation scale per run over the whole batch, padding included, so in a batch a note's
@@ -180,12 +181,13 @@ class OnnxEncoderModel(EncoderModel):
     it cost nothing measurable (55-68 notes/s at 1, 4 or 32 notes per run)."""
 
     def __init__(self, session: Any, tokenizer: Any, config: dict[str, Any], *, precision: str = "int8",
-                 batch_size: int | None = None, max_tokens: int = 4096) -> None:
+                 scope: str = "all", batch_size: int | None = None, max_tokens: int = 4096) -> None:
         if batch_size is None:
             batch_size = 1 if precision == "int8" else 32
         super().__init__(session, tokenizer, config, batch_size=batch_size)
         self.session = session
         self.precision = precision
+        self.scope = scope
         self.max_tokens = max_tokens
         self.on_run: RunHook | None = None
         self.parallel_runs = min(2, available_cpus())
@@ -193,7 +195,8 @@ class OnnxEncoderModel(EncoderModel):
 
     @property
     def version(self) -> str:
-        return f"{super().version}+onnx-{self.precision}"
+        partial = f"-{self.scope}" if self.precision == "int8" and self.scope != "all" else ""
+        return f"{super().version}+onnx-{self.precision}{partial}"
 
     @classmethod
     def load(cls, path: Path | str, *, threads: int | None = None, file: str = ONNX_INT8,
@@ -225,7 +228,8 @@ class OnnxEncoderModel(EncoderModel):
         if names != ONNX_INPUTS:
             raise ModelError(f"{path / file}: graph inputs are {list(names)}; expected {list(ONNX_INPUTS)}")
         precision = "int8" if file == ONNX_INT8 else "fp32"
-        return cls(session, tokenizer, cfg, precision=precision)
+        scope = str((meta.get("int8") or {}).get("scope", "all"))  # graphs exported before scopes: all
+        return cls(session, tokenizer, cfg, precision=precision, scope=scope)
 
     def logits(self, texts: Sequence[str]) -> FloatArray:
         """Raw logits, computed in length-sorted micro-batches (less padding).

@@ -34,7 +34,7 @@ def test_bench_quick_run_reports_every_mode(tmp_path: Path) -> None:
     for mode in ENCODER_MODES:
         assert rows[mode]["encoder_gflops"] > 0 and rows[mode]["peak_share"] > 0, rows[mode]
     fast = bench["results"]["fast"]
-    assert "+onnx-int8+cascade(" in fast["model_version"]
+    assert "+onnx-int8-attention+cascade(" in fast["model_version"]
     assert sum(fast["routed"].values()) >= 24  # the 24 notes, then the single-note calls
     shipped = json.loads((Path(bench["model"]) / "notecheck.json").read_text("utf-8"))
     assert bench["results"]["exact"]["model_version"] == f"{shipped['name']}@{shipped['version']}"

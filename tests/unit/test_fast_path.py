@@ -52,7 +52,7 @@ def fast_dir(tmp_path: Path, lexical_dir: Path, onnx_encoder_dir: Path) -> Path:
 
 def test_fast_path_encoder_runs_on_its_int8_graph_unless_exact(onnx_encoder_dir: Path) -> None:
     fast = load_model(onnx_encoder_dir)
-    assert isinstance(fast, OnnxEncoderModel) and fast.version.endswith("+onnx-int8")
+    assert isinstance(fast, OnnxEncoderModel) and fast.version.endswith("+onnx-int8-attention")
     exact = load_model(onnx_encoder_dir, exact=True)
     assert type(exact) is EncoderModel and exact.version == "tiny-encoder@t1"
 
@@ -86,7 +86,7 @@ def test_fast_path_cascade_reuses_the_ensembles_lexical_member(fast_dir: Path) -
     assert isinstance(ensemble, EnsembleModel)
     assert model.first is ensemble.member("lexical")  # loaded once, not a second copy
     assert isinstance(ensemble.member("encoder"), OnnxEncoderModel)
-    assert model.version == "toy-ens@t1+onnx-int8+cascade(toy-lexical@t1,tau=0.6)"
+    assert model.version == "toy-ens@t1+onnx-int8-attention+cascade(toy-lexical@t1,tau=0.6)"
 
     lexical = ensemble.member("lexical")
     assert isinstance(lexical, LexicalModel)
@@ -145,7 +145,7 @@ def test_fast_path_cli_exact_flag(fast_dir: Path, tmp_path: Path) -> None:
         assert len(rows) == len(NOTES)
         versions[bool(flag)] = {r["model_version"] for r in rows}
     assert versions[True] == {"toy-ens@t1"}
-    assert versions[False] == {"toy-ens@t1+onnx-int8+cascade(toy-lexical@t1,tau=0.6)"}
+    assert versions[False] == {"toy-ens@t1+onnx-int8-attention+cascade(toy-lexical@t1,tau=0.6)"}
 
 
 def test_fast_path_serve_exact_option_and_variable(fast_dir: Path) -> None:

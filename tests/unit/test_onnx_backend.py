@@ -65,7 +65,7 @@ def test_onnx_keeps_the_encoder_interface(onnx_dir: Path) -> None:
     fast = OnnxEncoderModel.load(onnx_dir)
     torch_model = EncoderModel.load(onnx_dir)
     assert isinstance(fast, Classifier)
-    assert fast.version == "tiny-encoder@t1+onnx-int8"
+    assert fast.version == "tiny-encoder@t1+onnx-int8-attention"  # the default scope: attention only
     assert OnnxEncoderModel.load(onnx_dir, file=ONNX_FP32).version == "tiny-encoder@t1+onnx-fp32"
     assert fast.encode(TEXTS) == torch_model.encode(TEXTS)  # same tokens, truncation, special tokens
     assert fast.predict_proba([Note(id="a", title="广告", text="加薇信")]).shape == (1, 3)
@@ -200,6 +200,7 @@ def test_onnx_int8_scope_keeps_the_feed_forward_layers_fp32_by_default(onnx_dir:
     assert json.loads((every / ONNX_META).read_text("utf-8"))["int8"]["scope"] == "all"
     assert _float_feed_forward(every / ONNX_INT8, inter) == 0  # every feed-forward weight quantised
     assert (every / ONNX_INT8).stat().st_size < (onnx_dir / ONNX_INT8).stat().st_size
+    assert OnnxEncoderModel.load(every).version == "tiny-encoder@t1+onnx-int8"  # all int8: no scope named
 
 
 def test_export_options_refuse_an_unknown_int8_scope() -> None:
