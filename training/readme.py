@@ -99,6 +99,32 @@ def render(root: Path = ROOT) -> str:
                       f"{lowo['macro_f1_mean']:.3f}, min {lowo['macro_f1_min']:.3f}, max "
                       f"{lowo['macro_f1_max']:.3f} over {len(lowo['folds'])} writers "
                       "(per writer in the model card).")]
+    shortcuts_path = root / "training" / "results" / "shortcuts.json"
+    if shortcuts_path.is_file():
+        lines += ["", render_shortcuts(_load(shortcuts_path))]
+    return "\n".join(lines)
+
+
+def render_shortcuts(result: dict[str, Any]) -> str:
+    """One table row per authored data set in ``training/results/shortcuts.json``."""
+    lines = [("Style shortcuts (`python -m training.shortcuts`): models that see only a note's form "
+              "(punctuation, emoji, markup and length, every CJK character, letter and digit removed) or "
+              "only its length, trained on the authored training writers; macro-F1 on the held-out writers "
+              "and on the real dev notes, and the chance that an undisclosed ad in "
+              "the training notes is longer than a genuine one:"),
+             "", ("| authored data | form-only: held-out writers | form-only: real dev | length-only: "
+                  "held-out writers | length-only: real dev | P(ad longer), training notes |"),
+             "|---|---|---|---|---|---|"]
+    for key, r in result.items():
+        style, length = r["models"]["style"], r["models"]["length"]
+        dev = next((k for k in style if k.startswith("eval:")), None)
+
+        def fig(m: dict[str, Any], name: str | None) -> str:
+            return f"{m[name]['macro_f1']:.3f}" if name in m else "-"
+
+        lines.append(f"| {key} ({r['train_n']:,} training notes) | {fig(style, 'held_out_writers')} | "
+                     f"{fig(style, dev)} | {fig(length, 'held_out_writers')} | {fig(length, dev)} | "
+                     f"{r['length']['train']['length_auc']:.3f} |")
     return "\n".join(lines)
 
 
