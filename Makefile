@@ -60,6 +60,8 @@ clean:
 # development notes are evaluated only (--eval-data), never trained on. Leave-one-writer-out first (the
 # card quotes it), then the model, the fast path (its cascade threshold chosen on validation and on the
 # real dev notes; the card says so), the pins and the README figures from the result files.
+# Writers w12..w19 are in training/data but not in the shipped model (README, Data: the candidates trained
+# with them did worse on the real dev notes; training/results/candidates.json).
 SEEDS := $(foreach w,1 2 3 4 5 6 7 8 9 10 11,training/data/seed_w$(w).jsonl)
 model: setup base
 	$(BIN)/python -m training.lowo --proxies ../shared/data/corpora --out training/results/lowo.json

@@ -102,6 +102,35 @@ def render(root: Path = ROOT) -> str:
     shortcuts_path = root / "training" / "results" / "shortcuts.json"
     if shortcuts_path.is_file():
         lines += ["", render_shortcuts(_load(shortcuts_path))]
+    candidates_path = root / "training" / "results" / "candidates.json"
+    if candidates_path.is_file():
+        lines += ["", render_candidates(_load(candidates_path))]
+    return "\n".join(lines)
+
+
+def render_candidates(result: dict[str, Any]) -> str:
+    """The retrained candidates compared before the shipped model was chosen (``training.candidates``)."""
+    lines = [("Candidates compared when the shipped model was last chosen (`python -m training.candidates`, "
+              "kept in `training/results/candidates.json`; default path on w5 and the real dev notes, full "
+              "model on w7 and the hotel reviews):"), "",
+             ("| candidate | version | authored writers | held out | training notes | real dev macro-F1 | "
+              "real dev ad F1 | real dev ad recall | real dev genuine flagged | w5 macro-F1 | w5 ad F1 | w7 macro-F1 (exact) | "
+              "hotel flagged |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for label, r in result.items():
+        sets = r["default_path"]["sets"]
+        dev, w5 = sets["real_dev"], sets["held_out_writer_w5"]
+        w7 = r["exact"].get("test_writer:w7", {})
+        files = ", ".join(Path(d["path"]).stem.removeprefix("seed_") for d in r["data"]
+                          if Path(d["path"]).name.startswith("seed_")) or "-"
+        hotel = r["exact"].get("heldout_reviews_flagged")
+        lines.append(f"| {label} | {r['version']} | {files} | {', '.join(r['test_writers']) or '-'} | "
+                     f"{r['train_n']:,} | {dev['macro_f1']:.3f} | "
+                     f"{dev['undisclosed_ad_f1']:.3f} | {dev['undisclosed_ad_recall']:.3f} | "
+                     f"{100 * dev['genuine_flagged_ad']:.1f}% | "
+                     f"{w5['macro_f1']:.3f} | {w5['undisclosed_ad_f1']:.3f} | "
+                     + (f"{w7['macro_f1']:.3f}" if w7 else "-") + " | "
+                     + (f"{100 * hotel:.2f}%" if hotel is not None else "-") + " |")
     return "\n".join(lines)
 
 

@@ -270,3 +270,15 @@ def test_rewrite_card_keeps_the_fast_path_section_and_says_where_tau_was_chosen(
     chosen_on = json.loads((tmp_path / "notecheck.json").read_text("utf-8"))["cascade"].get("chosen_on")
     assert chosen_on and f"evaluation set `{chosen_on}`: the fast path's cascade threshold" in after
     assert after == before  # the shipped card is what its files and this module write
+
+
+def test_the_card_names_the_candidates_it_was_kept_over(tmp_path: Path) -> None:
+    from training.card import _kept_over
+
+    meta = {"name": "m", "version": "1", "created": "2026-01-01T00:00:00+00:00"}
+    path = tmp_path / "candidates.json"
+    assert _kept_over(meta, path) == []  # no comparison made
+    path.write_text(json.dumps({"kept": meta, "retrained": {**meta, "version": "2", "created": "2026-02-01"}}), "utf-8")
+    (line,) = _kept_over(meta, path)
+    assert "rather than the 1 retrained candidate(s) `retrained`" in line
+    assert _kept_over({**meta, "created": "2025-12-31"}, path) == []  # another model of that name and version
