@@ -28,6 +28,11 @@ from training.trainer import TrainArgs, train
 SEED_GLOB = "seed_w*.jsonl"
 
 
+def seed_files(given: Sequence[Path] | None) -> list[Path]:
+    """The files given, or every ``training/data/seed_w*.jsonl`` in writer order (w2 before w10)."""
+    return list(given or sorted(Path("training/data").glob(SEED_GLOB), key=lambda f: (len(f.name), f.name)))
+
+
 def writers_of(files: Sequence[Path]) -> list[str]:
     found = {x.writer for f in files for x in load_labelled(f) if x.writer}
     return sorted(found, key=lambda w: (len(w), w))
@@ -64,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--proxies", type=Path, help="proxy corpora folder (e.g. ../shared/data/corpora)")
     p.add_argument("--out", type=Path, required=True, help="result JSON, e.g. training/results/lowo.json")
     args = p.parse_args(argv)
-    files = args.data or sorted(Path("training/data").glob(SEED_GLOB), key=lambda f: (len(f.name), f.name))
+    files = seed_files(args.data)
     if not files:
         print("lowo: error: no authored files (give --data)", file=sys.stderr)
         return 2

@@ -30,7 +30,7 @@ from typing import Any
 
 from classifier.types import LABELS
 from training.data import Example, load_labelled
-from training.lowo import SEED_GLOB
+from training.lowo import SEED_GLOB, seed_files
 
 CONTENT = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaffA-Za-z0-9\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 
@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--key", required=True, help="name of this data set in the result file, e.g. w1-w19")
     p.add_argument("--out", type=Path, required=True, help="result JSON, e.g. training/results/shortcuts.json")
     args = p.parse_args(argv)
-    files = args.data or sorted(Path("training/data").glob(SEED_GLOB), key=lambda f: (len(f.name), f.name))
+    files = seed_files(args.data)
     if not files:
         print("shortcuts: error: no authored files (give --data)", file=sys.stderr)
         return 2
