@@ -9,15 +9,8 @@ set -euo pipefail
 
 CHROMIUM="${NOTECHECK_CHROMIUM:-$(command -v chromium || command -v chromium-browser || echo /usr/bin/chromium)}"
 if [ ! -x "$CHROMIUM" ]; then
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "ensure-chromium: $CHROMIUM is missing and apt-get is not available;" \
-             "install Chromium and set NOTECHECK_CHROMIUM to its path" >&2
-        exit 1
-    fi
-    SUDO=""
-    if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei >/dev/null
+    bash "$(dirname "$0")/apt-install.sh" ensure-chromium "$CHROMIUM" \
+        "install Chromium and set NOTECHECK_CHROMIUM to its path" chromium fonts-wqy-microhei
 fi
 "$CHROMIUM" --version >&2 2>/dev/null || true
 echo "$CHROMIUM"

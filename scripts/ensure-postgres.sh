@@ -8,14 +8,7 @@ set -euo pipefail
 
 BIN=/usr/lib/postgresql/15/bin
 if [ ! -x "$BIN/initdb" ]; then
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "ensure-postgres: $BIN/initdb is missing and apt-get is not available;" \
-             "install PostgreSQL 15 server binaries" >&2
-        exit 1
-    fi
-    SUDO=""
-    if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null
+    bash "$(dirname "$0")/apt-install.sh" ensure-postgres "$BIN/initdb" \
+        "install PostgreSQL 15 server binaries" postgresql-15
 fi
 "$BIN/postgres" --version
