@@ -101,6 +101,18 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> flo
     raise SystemExit(f"the server was not ready within {timeout_s:.0f} s")
 
 
+def stop_server(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """Stop a server subprocess as its operator would: SIGTERM, then SIGKILL if it has not exited
+    within ``timeout_s``. Does nothing when it has already exited."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def request_body(notes: list[dict[str, Any]], i: int, per_request: int) -> tuple[str, Any]:
     if per_request == 1:
         return "/v1/moderate", {**notes[i % len(notes)], "id": f"bench-{i}"}
@@ -262,11 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rss_peak = rss_mb(proc.pid, "VmHWM")
             metrics = httpx.get(url + "/metrics", timeout=10).text
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_server(proc)
     batch_sizes = _histogram_mean(metrics, "notecheck_batch_size")
     print(f"load   : {load['requests']} requests x {load['notes_per_request']} notes at "
           f"concurrency {load['concurrency']}: {load['notes_per_s']} notes/s, "

@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -52,7 +51,15 @@ from typing import Any
 
 import httpx
 
-from bench.load_api import HOST, free_port, load_notes, percentile, run_load, wait_ready
+from bench.load_api import (
+    HOST,
+    free_port,
+    load_notes,
+    percentile,
+    run_load,
+    stop_server,
+    wait_ready,
+)
 from bench.postgres import postgres
 from classifier.model import default_model_dir
 
@@ -89,11 +96,7 @@ def server(model: Path | None, db_url: str | None, log_path: Path,
             wait_ready(url, proc, 600)
             yield url, proc.pid
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_server(proc, 60)
 
 
 # ----------------------------------------------------------------------------- part 1: reviewers

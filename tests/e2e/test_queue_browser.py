@@ -27,6 +27,7 @@ import httpx
 import pytest
 from playwright import sync_api
 
+from bench.load_api import stop_server
 from tests.conftest import REPO
 
 KEY = "queue-key"
@@ -97,12 +98,8 @@ class Server:
         self.proc.wait(30)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        if self.proc is not None:
+            stop_server(self.proc)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
+from bench.load_api import stop_server
 from classifier.types import Note, Reason, Verdict
 from serving.store import Store
 from serving.store.schema import decisions, queue_items
@@ -57,12 +58,7 @@ def server(model: Path, db_url: str, log: Path) -> Iterator[tuple[str, subproces
             time.sleep(0.1)
         yield base, proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_server(proc)
 
 
 def seed(db_url: str, n: int) -> list[int]:
