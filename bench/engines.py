@@ -415,13 +415,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.error("--quick is a smoke test; run without it to --write a measurement")
         args.dump_mb, args.limits, args.repeats = 0.5, [20, 200], 1
         args.max_notes = args.max_notes or 40
-    out = run(args)
-    line = json.dumps({"engines_bench": out}, ensure_ascii=False)
-    print(line)
-    if args.write:
-        from training.readme import keep_run
+    from training.readme import print_run
 
-        print(f"-> {keep_run(RESULTS, {'engines_bench': out}).relative_to(REPO)}")
+    print_run(RESULTS, {"engines_bench": run(args)}, keep=args.write)
     return 0
 
 

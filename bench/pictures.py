@@ -183,11 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("--n and --per-note must be at least 1")
     result = run(a.n, a.per_note, a.timeout)
     print(table(result))
-    print(json.dumps(result, ensure_ascii=False))
-    if a.write:
-        from training.readme import keep_run
+    from training.readme import print_run
 
-        print(f"kept in {keep_run(RESULTS, result).relative_to(REPO)}")
+    print_run(RESULTS, result, keep=a.write)
     return 0
 
 

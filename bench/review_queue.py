@@ -358,12 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"p99 {load['p99_ms']} ms, statuses {load['status_counts']}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    line = json.dumps({"queue_bench": out}, ensure_ascii=False)
-    print(line)
-    if args.write:
-        from training.readme import keep_run
+    from training.readme import print_run
 
-        print(f"-> {keep_run(RESULTS, {'queue_bench': out}).relative_to(REPO)}")
+    print_run(RESULTS, {"queue_bench": out}, keep=args.write)
     return 0
 
 

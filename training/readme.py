@@ -48,6 +48,17 @@ def keep_run(folder: Path, result: Any) -> Path:
     return path
 
 
+def print_run(folder: Path, result: Any, *, keep: bool) -> Path | None:
+    """A bench's result as one JSON line on stdout and, with ``keep``, kept in ``folder``
+    (:func:`keep_run`), its path printed too."""
+    print(json.dumps(result, ensure_ascii=False))
+    if not keep:
+        return None
+    path = keep_run(folder, result)
+    print(f"kept in {path.relative_to(ROOT)}")
+    return path
+
+
 def _row(name: str, m: dict[str, Any]) -> str:
     from training.evaluate import genuine_flagged
 

@@ -33,3 +33,15 @@ def test_a_kept_bench_run_is_the_newest_one_read_back(tmp_path: Path) -> None:
     path = keep_run(folder, {"bench": {"n": 3, "note": "一"}})
     assert newest_run(folder) == path and path.parent == folder
     assert json.loads(path.read_text("utf-8")) == {"bench": {"n": 3, "note": "一"}}
+
+
+def test_a_bench_run_is_printed_as_one_json_line_and_kept_only_when_asked(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from training.readme import print_run
+
+    folder = tmp_path / "runs"
+    assert print_run(folder, {"bench": {"n": 1, "note": "一"}}, keep=False) is None
+    assert json.loads(capsys.readouterr().out.strip()) == {"bench": {"n": 1, "note": "一"}}
+    assert not folder.exists()
