@@ -78,6 +78,19 @@ class Summary:
     def total(self) -> int:
         return self.scored + self.failed
 
+    def start_comments(self, comments: CommentFile) -> list[dict[str, Any]]:
+        """A fresh run with a comment file: its counts start here (every readable row unmatched
+        until joined); returns the errors-file lines of its bad rows, which open the errors file."""
+        self.comments = {"rows": comments.rows, "joined": 0, "failed": len(comments.errors),
+                         "unmatched": comments.rows - len(comments.errors)}
+        return [{"source": "comments", "row": row, "field": fld, "reason": reason, "raw": raw}
+                for row, fld, reason, raw in comments.errors]
+
+    def count_joined(self, rows: int) -> None:
+        """``rows`` of the comment file were joined to notes: no longer unmatched."""
+        self.comments["joined"] += rows
+        self.comments["unmatched"] -= rows
+
     def count_ignored(self, names: Iterable[str]) -> None:
         for name in names:
             if name not in self.ignored_fields and len(self.ignored_fields) >= MAX_IGNORED_NAMES:
@@ -205,14 +218,12 @@ def _score_file(
     last_row = start_row
     with files.open() as (out_f, err_f):
         if joined is not None and not summary.comments:  # a fresh run: the comment file's errors
-            for row, fld, reason, raw in joined.errors:
-                write_line(err_f, {"source": "comments", "row": row, "field": fld, "reason": reason,
-                                   "raw": raw})
-            summary.comments = {"rows": joined.rows, "joined": 0, "failed": len(joined.errors),
-                                "unmatched": joined.rows - len(joined.errors)}
+            for line in summary.start_comments(joined):
+                write_line(err_f, line)
         for batch in _batches(records, start_row, batch_size, limit):
             if joined is not None:
-                batch = join_comments(batch, joined, summary.comments)
+                batch, rows = join_comments(batch, joined)
+                summary.count_joined(sum(rows.values()))
             failures: list[dict[str, Any]] = []
             if pictures is not None:
                 batch, failures = read_pictures(batch, pictures)
@@ -242,20 +253,20 @@ def _score_file(
         files.finish(row=last_row, **summary.state())
 
 
-def join_comments(batch: list[Record], joined: CommentFile, counts: dict[str, int]) -> list[Record]:
+def join_comments(batch: list[Record], joined: CommentFile) -> tuple[list[Record], dict[int, int]]:
     """The batch with each note's comments from the comment file appended (the author's marked by
-    the note's author id); ``counts`` moves the joined rows from ``unmatched`` to ``joined``."""
+    the note's author id), and for each record given comments, by row, the comment file's rows
+    joined to it."""
     out = []
+    rows_joined: dict[int, int] = {}
     for rec in batch:
         extra = joined.by_note.get(rec.note.id, ()) if rec.note is not None else ()
         if rec.note is not None and extra:
-            rows = joined.rows_of.get(rec.note.id, len(extra))
-            counts["joined"] += rows
-            counts["unmatched"] -= rows
+            rows_joined[rec.row] = joined.rows_of.get(rec.note.id, len(extra))
             comments = mark_author((rec.note.comments + extra)[:MAX_COMMENTS], rec.note.author.id)
             rec = replace(rec, note=replace(rec.note, comments=comments))
         out.append(rec)
-    return out
+    return out, rows_joined
 
 
 def read_pictures(batch: list[Record], pictures: PictureReader

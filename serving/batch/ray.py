@@ -127,13 +127,9 @@ class _ScoreActor:
             records = self.records(batch)
         finally:
             READ_PICTURES.reset(token)
-        joined: dict[int, int] = {}
-        if self.comments is not None:  # the comment file's rows joined to each note, by row
-            for rec in records:
-                if rec.note is not None and rec.note.id in self.comments.by_note:
-                    joined[rec.row] = self.comments.rows_of.get(
-                        rec.note.id, len(self.comments.by_note[rec.note.id]))
-            records = join_comments(records, self.comments, {"joined": 0, "unmatched": 0})
+        joined: dict[int, int] = {}  # the comment file's rows joined to each note, by row
+        if self.comments is not None:
+            records, joined = join_comments(records, self.comments)
         extra: dict[int, list[str]] = {}
         if self.pictures is not None:
             records, failures = read_pictures(records, self.pictures)
@@ -422,12 +418,7 @@ def score_with_ray(
                 return summary
         first_errors: list[dict[str, Any]] = []
         if comment_file is not None and not summary.comments:  # a fresh run
-            summary.comments = {"rows": comment_file.rows, "joined": 0,
-                                "failed": len(comment_file.errors),
-                                "unmatched": comment_file.rows - len(comment_file.errors)}
-            first_errors = [  # the errors file starts with them, as the local engine's
-                {"source": "comments", "row": row, "field": fld, "reason": reason, "raw": raw}
-                for row, fld, reason, raw in comment_file.errors]
+            first_errors = summary.start_comments(comment_file)  # they open the errors file
         _run_job(source, fmt, files, summary, expected, actor_args, first_errors,
                  address=address,
                  batch_size=batch_size, num_actors=num_actors,
@@ -566,9 +557,7 @@ def _append(batch: Any, out_f: IO[bytes], err_f: IO[bytes], summary: Summary) ->
     pictures = (batch.column("picture_errors").to_pylist()
                 if "picture_errors" in batch.column_names else [None] * len(kinds))
     if summary.comments and "comment_rows" in batch.column_names:
-        joined = sum(batch.column("comment_rows").to_pylist())
-        summary.comments["joined"] += joined
-        summary.comments["unmatched"] -= joined
+        summary.count_joined(sum(batch.column("comment_rows").to_pylist()))
     if "verdict" in kinds:  # one model and policy in a run, a resumed run included
         first = json.loads(texts[kinds.index("verdict")])
         summary.check_versions((first["model_version"], first["policy_version"]))
