@@ -121,8 +121,8 @@ def render(root: Path = ROOT) -> str:
 
 def render_candidates(result: dict[str, Any]) -> str:
     """The retrained candidates compared before the shipped model was chosen (``training.candidates``)."""
-    lines = [("Candidates compared when the shipped model was last chosen (`python -m training.candidates`, "
-              "kept in `training/results/candidates.json`; default path on w5 and the real dev notes, full "
+    lines = [("Candidates compared when the shipped model was last chosen (`python -m training.candidates "
+              "MODEL... --label NAME... --out training/results/candidates.json`; default path on w5 and the real dev notes, full "
               "model on w7 and the hotel reviews):"), "",
              ("| candidate | version | authored writers | held out | training notes | real dev macro-F1 | "
               "real dev ad F1 | real dev ad recall | real dev genuine flagged | w5 macro-F1 | w5 ad F1 | w7 macro-F1 (exact) | "
@@ -147,7 +147,8 @@ def render_candidates(result: dict[str, Any]) -> str:
 
 def render_shortcuts(result: dict[str, Any]) -> str:
     """One table row per authored data set in ``training/results/shortcuts.json``."""
-    lines = [("Style shortcuts (`python -m training.shortcuts`): models that see only a note's form "
+    lines = [("Style shortcuts (`python -m training.shortcuts --key NAME --eval-data "
+              "../shared/data/real_notes/dev.jsonl --out training/results/shortcuts.json`): models that see only a note's form "
               "(punctuation, emoji, markup and length, every CJK character, letter and digit removed) or "
               "only its length, trained on the authored training writers; macro-F1 on the held-out writers "
               "and on the real dev notes, and the chance that an undisclosed ad in "
