@@ -8,6 +8,7 @@ from typing import Any
 
 from classifier.types import LABELS
 from training.evaluate import genuine_flagged
+from training.quality import PINS, UNSEEN, render_unseen
 
 FAST_SECTION = "## Default fast path"  # written by training.export --write, kept by rewrite_card
 CANDIDATES = Path(__file__).resolve().parent / "results" / "candidates.json"  # written by training.candidates
@@ -129,6 +130,23 @@ def _chosen(meta: dict[str, Any], cascade: dict[str, Any] | None = None) -> list
     return out
 
 
+def _unseen(meta: dict[str, Any], path: Path = PINS) -> list[str]:
+    """The default path on the authored writers this model never trained on, where the pins
+    (``training.quality --write``) were measured with this model."""
+    if not path.is_file():
+        return []
+    pins = json.loads(path.read_text("utf-8"))
+    pooled = pins["sets"].get(UNSEEN)
+    if pooled is None or not pins["model"].startswith(f"{meta['name']}@{meta['version']}+"):
+        return []
+    return ["", "## Writers this model never saw", "",
+            (f"Default path (`notecheck score`), from `{path.relative_to(path.parents[2])}` (`python -m "
+             f"training.quality`): pooled, n={pooled['n']}, macro-F1 {pooled['macro_f1']:.3f}, undisclosed_ad "
+             f"F1 {pooled['undisclosed_ad_f1']:.3f}, recall {pooled['undisclosed_ad_recall']:.3f}, genuine "
+             f"notes labelled `undisclosed_ad` {100 * pooled['genuine_flagged_ad']:.1f}%."), "",
+            render_unseen(pooled, meta)]
+
+
 def _kept_over(meta: dict[str, Any], path: Path = CANDIDATES) -> list[str]:
     """A line when ``training.candidates`` compared this model with retrained candidates."""
     if not path.is_file():
@@ -227,6 +245,7 @@ def write_card(out: Path, meta: dict[str, Any], report: dict[str, Any]) -> None:
         for w, f in lowo["folds"].items():
             lines.append(f"| {w} | {f['n']} | {f['macro_f1']:.3f} | {f['undisclosed_ad_f1']:.3f} | "
                          f"{f['declared_f1']:.3f} | {100 * f['genuine_flagged_ad']:.1f}% |")
+    lines += _unseen(meta)
     if meta.get("reevaluated"):
         lines += ["", (f"Metrics recomputed on {meta['reevaluated']} on the splits rebuilt from the "
                        "current data files (`notecheck reevaluate`) with the folder's policy "

@@ -1,4 +1,5 @@
-"""The shipped model's pinned quality: figures on the held-out writer and on the real notes.
+"""The shipped model's pinned quality: figures on the held-out writer, the real notes and the
+authored writers the model was never trained on.
 
 ``measure()`` scores the evaluation sets with a model folder on the default (fast) path, exactly as
 ``notecheck score`` would; ``python -m training.quality --write`` stores the result as the pins
@@ -10,8 +11,11 @@ as the model, so a regression is never silent.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import subprocess
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,41 +24,111 @@ from training.data import load_labelled
 ROOT = Path(__file__).resolve().parents[1]
 PINS = ROOT / "tests" / "data" / "quality_pins.json"
 REAL_DEV = ROOT.parent / "shared" / "data" / "real_notes" / "dev.jsonl"
-HELD_OUT = ROOT / "training" / "data" / "seed_w5.jsonl"
+SEED_DIR = ROOT / "training" / "data"
+HELD_OUT = SEED_DIR / "seed_w5.jsonl"
+UNSEEN = "unseen_writers"
 TOLERANCE = 0.01
 PINNED = ("macro_f1", "undisclosed_ad_f1", "undisclosed_ad_recall")
 
 
-def eval_sets() -> dict[str, Path]:
-    return {"held_out_writer_w5": HELD_OUT, "real_dev": REAL_DEV}
+def unseen_files(model_dir: Path) -> list[Path]:
+    """The authored files (``training/data/seed_w*.jsonl``) that are not among the model's data files
+    (``meta.json``): writers it was never trained on, and whose notes fitted none of its calibration,
+    thresholds or rule weights (all fitted on a split of its own data)."""
+    used = {Path(p).name for p in json.loads((model_dir / "meta.json").read_text("utf-8"))["args"]["data"]}
+    seeds = sorted(SEED_DIR.glob("seed_w*.jsonl"), key=lambda p: int(p.stem.removeprefix("seed_w")))
+    return [p for p in seeds if p.name not in used]
 
 
-def measure(model_dir: Path | None = None, sets: dict[str, Path] | None = None) -> dict[str, Any]:
-    """Per set: macro-F1, undisclosed_ad F1 and recall, and the share of genuine notes labelled
-    ``undisclosed_ad``, from the combined pipeline on the default path."""
+def eval_sets(model_dir: Path) -> dict[str, list[Path]]:
+    """The pinned sets: the held-out writer w5, the real dev notes and (pooled) the model's unseen writers."""
+    sets = {"held_out_writer_w5": [HELD_OUT], "real_dev": [REAL_DEV]}
+    unseen = unseen_files(model_dir)
+    return {**sets, UNSEEN: unseen} if unseen else sets
+
+
+def figures(truth: Sequence[str], pred: Sequence[str]) -> dict[str, Any]:
+    """macro-F1, undisclosed_ad F1 and recall, and the share of genuine notes labelled ``undisclosed_ad``."""
     from sklearn.metrics import f1_score, recall_score
 
+    genuine = [p for t, p in zip(truth, pred, strict=True) if t == "sharing"]
+    return {
+        "n": len(truth),
+        "macro_f1": round(float(f1_score(truth, pred, average="macro",
+                                         labels=["sharing", "undisclosed_ad", "declared"],
+                                         zero_division=0.0)), 4),
+        "undisclosed_ad_f1": round(float(f1_score(truth, pred, labels=["undisclosed_ad"], average="macro",
+                                                  zero_division=0.0)), 4),
+        "undisclosed_ad_recall": round(float(recall_score(truth, pred, labels=["undisclosed_ad"],
+                                                          average="macro", zero_division=0.0)), 4),
+        "genuine_flagged_ad": round(genuine.count("undisclosed_ad") / max(len(genuine), 1), 4),
+    }
+
+
+def measure(model_dir: Path | None = None, sets: dict[str, list[Path]] | None = None) -> dict[str, Any]:
+    """Per set, from the combined pipeline on the default path: :func:`figures`; a set of several files
+    also per file (``files``: path, sha256 and figures), so a pooled set shows each writer."""
+    from classifier.model import default_model_dir
     from classifier.pipeline import Pipeline
 
-    pipeline = Pipeline.load(model_dir)
+    folder = Path(model_dir) if model_dir is not None else default_model_dir()
+    pipeline = Pipeline.load(folder)
     out: dict[str, Any] = {"model": pipeline.model_version, "policy": pipeline.policy.version, "sets": {}}
-    for name, path in (sets or eval_sets()).items():
-        examples = load_labelled(path)
-        truth = [x.label for x in examples]
-        pred = [v.label for v in pipeline.pipe([x.note for x in examples])]
-        genuine = [p for t, p in zip(truth, pred, strict=True) if t == "sharing"]
-        out["sets"][name] = {
-            "n": len(truth),
-            "macro_f1": round(float(f1_score(truth, pred, average="macro",
-                                             labels=["sharing", "undisclosed_ad", "declared"],
-                                             zero_division=0.0)), 4),
-            "undisclosed_ad_f1": round(float(f1_score(truth, pred, labels=["undisclosed_ad"], average="macro",
-                                                      zero_division=0.0)), 4),
-            "undisclosed_ad_recall": round(float(recall_score(truth, pred, labels=["undisclosed_ad"],
-                                                              average="macro", zero_division=0.0)), 4),
-            "genuine_flagged_ad": round(genuine.count("undisclosed_ad") / max(len(genuine), 1), 4),
-        }
+    for name, paths in (sets or eval_sets(folder)).items():
+        truth: list[str] = []
+        pred: list[str] = []
+        per_file = []
+        for path in paths:
+            examples = load_labelled(path)
+            t = [x.label for x in examples]
+            p = [v.label for v in pipeline.pipe([x.note for x in examples])]
+            truth += t
+            pred += p
+            per_file.append({"path": _shown(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                             "first_committed": first_committed(path), **figures(t, p)})
+        out["sets"][name] = figures(truth, pred)
+        if len(paths) > 1:
+            out["sets"][name]["files"] = per_file
     return out
+
+
+def first_committed(path: Path) -> str | None:
+    """When git first saw the file (ISO date of the commit that added it); none outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "log", "--diff-filter=A", "--format=%aI", "--", str(path.resolve())],
+                              cwd=ROOT, capture_output=True, text=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    dates = done.stdout.split()
+    return dates[-1] if dates else None
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def render_unseen(pooled: dict[str, Any], meta: dict[str, Any]) -> str:
+    """The pooled unseen writers' row explained, with each writer's figures (``training.quality``)."""
+    files = pooled["files"]
+    dates = [f["first_committed"] for f in files]
+    created = datetime.fromisoformat(meta["created"])
+    after = all(d is not None and datetime.fromisoformat(d) > created for d in dates)
+    lines = [(f"`{UNSEEN}`: the authored files that are not among the model's data (`meta.json`), "
+              + ", ".join(Path(f["path"]).stem.removeprefix("seed_") for f in files)
+              + ": never trained on, and no calibration, threshold or rule weight was fitted on them"
+              + (f"; all were first committed after the model was trained (created {meta['created']}; "
+                 f"files first committed {min(dates)} to {max(dates)})" if after else "")
+              + ". Per writer:"), "",
+             "| writer | n | macro-F1 | undisclosed_ad F1 | undisclosed_ad recall | genuine flagged ad |",
+             "|---|---|---|---|---|---|"]
+    for f in files:
+        lines.append(f"| {Path(f['path']).stem.removeprefix('seed_')} | {f['n']} | {f['macro_f1']:.3f} | "
+                     f"{f['undisclosed_ad_f1']:.3f} | {f['undisclosed_ad_recall']:.3f} | "
+                     f"{100 * f['genuine_flagged_ad']:.1f}% |")
+    return "\n".join(lines)
 
 
 def regressions(now: dict[str, Any], pins: dict[str, Any], tolerance: float = TOLERANCE) -> list[str]:

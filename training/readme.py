@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from training.quality import UNSEEN, render_unseen
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
@@ -103,6 +105,8 @@ def render(root: Path = ROOT) -> str:
     for name, f in pins["sets"].items():
         lines.append(f"| {name} | {f['n']} | {f['macro_f1']:.3f} | {f['undisclosed_ad_f1']:.3f} | "
                      f"{f['undisclosed_ad_recall']:.3f} | {100 * f['genuine_flagged_ad']:.1f}% |")
+    if UNSEEN in pins["sets"]:
+        lines += ["", render_unseen(pins["sets"][UNSEEN], meta)]
     lowo_path = root / "training" / "results" / "lowo.json"
     if lowo_path.is_file():
         lowo = _load(lowo_path)

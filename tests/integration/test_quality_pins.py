@@ -1,22 +1,29 @@
-"""The shipped model may not regress silently: its figures on the held-out writer and on the real
-development notes are pinned (tests/data/quality_pins.json, written by `python -m training.quality
---write`), and this test fails when the default path now scores more than one point below a pin."""
+"""The shipped model may not regress silently: its figures on the held-out writer, on the real
+development notes and on the authored writers it never trained on are pinned
+(tests/data/quality_pins.json, written by `python -m training.quality --write`), and this test fails
+when the default path now scores more than one point below a pin."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from training.quality import PINNED, PINS, REAL_DEV, measure, regressions
+from classifier.model import default_model_dir
+from training.quality import PINNED, PINS, REAL_DEV, UNSEEN, eval_sets, measure, regressions
 
 
 def test_quality_shipped_model_holds_its_pins() -> None:
     assert REAL_DEV.is_file(), f"the real development notes are missing: expected {REAL_DEV} (../shared beside the repo)"
     pins = json.loads(PINS.read_text("utf-8"))
-    assert set(pins["sets"]) == {"held_out_writer_w5", "real_dev"}
+    assert set(pins["sets"]) == {"held_out_writer_w5", "real_dev", UNSEEN} == set(eval_sets(default_model_dir()))
     now = measure()
     assert regressions(now, pins) == []
+    # the pooled unseen writers are the files pinned, unchanged, each measured on its own too
+    pinned_files = [(f["path"], f["sha256"]) for f in pins["sets"][UNSEEN]["files"]]
+    assert pinned_files == [(f["path"], f["sha256"]) for f in now["sets"][UNSEEN]["files"]]
+    assert sum(f["n"] for f in now["sets"][UNSEEN]["files"]) == now["sets"][UNSEEN]["n"]
 
 
 def _fig(**kw: float) -> dict[str, float]:
@@ -37,3 +44,32 @@ def test_quality_regressions_catch_more_false_alarms_and_a_missing_set() -> None
     pins = {"sets": {"s": _fig(), "t": _fig()}}
     problems = regressions({"sets": {"s": _fig(genuine_flagged_ad=0.05)}}, pins)
     assert any("genuine_flagged_ad" in p for p in problems) and any("t: not measured" in p for p in problems)
+
+
+def test_unseen_writers_are_the_seed_files_a_model_was_not_trained_on(tmp_path: Path) -> None:
+    from training.quality import SEED_DIR, unseen_files
+
+    seeds = sorted(SEED_DIR.glob("seed_w*.jsonl"))
+    trained = [f"training/data/seed_w{i}.jsonl" for i in (1, 2, 3)]
+    (tmp_path / "meta.json").write_text(json.dumps({"args": {"data": trained}}), "utf-8")
+    unseen = unseen_files(tmp_path)
+    assert {p.name for p in unseen} == {p.name for p in seeds} - {"seed_w1.jsonl", "seed_w2.jsonl", "seed_w3.jsonl"}
+    assert [p.name for p in unseen][:2] == ["seed_w4.jsonl", "seed_w5.jsonl"]  # numeric order, w10 after w9
+    assert unseen.index(SEED_DIR / "seed_w10.jsonl") == unseen.index(SEED_DIR / "seed_w9.jsonl") + 1
+    (tmp_path / "meta.json").write_text(json.dumps({"args": {"data": [str(p) for p in seeds]}}), "utf-8")
+    assert unseen_files(tmp_path) == []
+    assert UNSEEN not in eval_sets(tmp_path)
+
+
+@pytest.mark.parametrize(("first", "says_after"), [("2026-12-06T01:00:00+00:00", True),
+                                                   ("2026-12-06T08:00:00+09:00", False), (None, False)])
+def test_the_unseen_writers_line_says_written_after_only_when_every_file_is(first: str | None,
+                                                                           says_after: bool) -> None:
+    from training.quality import render_unseen
+
+    files = [{**_fig(), "path": "training/data/seed_w12.jsonl", "first_committed": "2026-12-06T02:00:00+00:00"},
+             {**_fig(macro_f1=0.8), "path": "training/data/seed_w13.jsonl", "first_committed": first}]
+    text = render_unseen({**_fig(), "files": files}, {"created": "2026-12-06T00:30:00+00:00"})
+    assert "w12, w13: never trained on" in text
+    assert ("first committed after the model was trained" in text) is says_after
+    assert "| w13 | 10 | 0.800 |" in text
