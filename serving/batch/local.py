@@ -29,7 +29,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,9 @@ class Summary:
     comments: dict[str, int] = field(default_factory=dict)
     """With a comment file: its ``rows``, and how many were ``joined`` to a note, ``failed`` (in
     the errors file) or ``unmatched`` (their note is not in the dump)."""
+    joined_notes: set[str] = field(default_factory=set)
+    """The note ids whose comment rows are counted as joined (a note id the dump repeats joins its
+    comments to every copy, but its rows count once); kept by the checkpoint for a resumed run."""
     picture_failures: int = 0
     """Picture fetches refused or failed (each a line in the errors file; the note was scored)."""
 
@@ -86,10 +89,14 @@ class Summary:
         return [{"source": "comments", "row": row, "field": fld, "reason": reason, "raw": raw}
                 for row, fld, reason, raw in comments.errors]
 
-    def count_joined(self, rows: int) -> None:
-        """``rows`` of the comment file were joined to notes: no longer unmatched."""
-        self.comments["joined"] += rows
-        self.comments["unmatched"] -= rows
+    def count_joined(self, rows_by_note: Mapping[str, int]) -> None:
+        """The comment file's rows of these notes (note id -> rows) were joined: no longer
+        unmatched. A note id already counted (the dump repeats it) counts nothing again."""
+        for note_id, rows in rows_by_note.items():
+            if note_id not in self.joined_notes:
+                self.joined_notes.add(note_id)
+                self.comments["joined"] += rows
+                self.comments["unmatched"] -= rows
 
     def count_ignored(self, names: Iterable[str]) -> None:
         for name in names:
@@ -104,7 +111,7 @@ class Summary:
             "decisions": {f"{k[0]}/{k[1]}": v for k, v in self.decisions.items()},
             "ignored_fields": dict(self.ignored_fields.most_common()),
             "versions": list(self.versions) if self.versions else None,
-            **({"comments": dict(self.comments)} if self.comments else {}),
+            **({"comments": dict(self.comments), "joined_notes": sorted(self.joined_notes)} if self.comments else {}),
             **({"picture_failures": self.picture_failures} if self.picture_failures else {}),
         }
 
@@ -125,6 +132,7 @@ class Summary:
         self.decisions.update({_pair(k): v for k, v in state.get("decisions", {}).items()})
         self.ignored_fields.update(state.get("ignored_fields", {}))
         self.comments = {k: int(v) for k, v in state.get("comments", {}).items()}
+        self.joined_notes = {str(n) for n in state.get("joined_notes", ())}
         self.picture_failures = int(state.get("picture_failures", 0))
         versions = state.get("versions")
         self.versions = (versions[0], versions[1]) if versions else self.versions
@@ -132,6 +140,7 @@ class Summary:
     def to_dict(self) -> dict[str, Any]:
         counts = self.state()
         del counts["versions"]
+        counts.pop("joined_notes", None)  # the checkpoint's, for a resumed run; not a count
         return {
             "total": self.total,
             "resumed_from_row": self.resumed_from_row, "elapsed_s": round(self.elapsed_s, 3),
@@ -222,8 +231,8 @@ def _score_file(
                 write_line(err_f, line)
         for batch in _batches(records, start_row, batch_size, limit):
             if joined is not None:
-                batch, rows = join_comments(batch, joined)
-                summary.count_joined(sum(rows.values()))
+                batch, notes = join_comments(batch, joined)
+                summary.count_joined({n: joined.rows_of[n] for n in notes.values()})
             failures: list[dict[str, Any]] = []
             if pictures is not None:
                 batch, failures = read_pictures(batch, pictures)
@@ -253,20 +262,20 @@ def _score_file(
         files.finish(row=last_row, **summary.state())
 
 
-def join_comments(batch: list[Record], joined: CommentFile) -> tuple[list[Record], dict[int, int]]:
+def join_comments(batch: list[Record], joined: CommentFile) -> tuple[list[Record], dict[int, str]]:
     """The batch with each note's comments from the comment file appended (the author's marked by
-    the note's author id), and for each record given comments, by row, the comment file's rows
-    joined to it."""
+    the note's author id), and for each record given comments, by row, the note id they were
+    joined by (its rows: ``joined.rows_of``)."""
     out = []
-    rows_joined: dict[int, int] = {}
+    notes_joined: dict[int, str] = {}
     for rec in batch:
         extra = joined.by_note.get(rec.note.id, ()) if rec.note is not None else ()
         if rec.note is not None and extra:
-            rows_joined[rec.row] = joined.rows_of.get(rec.note.id, len(extra))
+            notes_joined[rec.row] = rec.note.id
             comments = mark_author((rec.note.comments + extra)[:MAX_COMMENTS], rec.note.author.id)
             rec = replace(rec, note=replace(rec.note, comments=comments))
         out.append(rec)
-    return out, rows_joined
+    return out, notes_joined
 
 
 def read_pictures(batch: list[Record], pictures: PictureReader

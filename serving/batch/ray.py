@@ -127,9 +127,10 @@ class _ScoreActor:
             records = self.records(batch)
         finally:
             READ_PICTURES.reset(token)
-        joined: dict[int, int] = {}  # the comment file's rows joined to each note, by row
+        joined: dict[int, tuple[str, int]] = {}  # by row: the note id joined by, and its comment rows
         if self.comments is not None:
-            records, joined = join_comments(records, self.comments)
+            records, notes = join_comments(records, self.comments)
+            joined = {row: (note, self.comments.rows_of[note]) for row, note in notes.items()}
         extra: dict[int, list[str]] = {}
         if self.pictures is not None:
             records, failures = read_pictures(records, self.pictures)
@@ -152,31 +153,33 @@ class _ScoreActor:
 
 
 RESULT_COLUMNS = ("row", "kind", "label", "decision", "json", "ignored", "picture_errors",
-                  "comment_rows")
+                  "comment_note", "comment_rows")
 
 
 def _result_table(verdicts: list[tuple[int, Verdict]], errors: list[RowError],
                   ignored: dict[int, tuple[str, ...]] | None = None,
                   picture_errors: dict[int, list[str]] | None = None,
-                  comment_rows: dict[int, int] | None = None) -> Any:
+                  comments: dict[int, tuple[str, int]] | None = None) -> Any:
     """One row per input record, in row order: ``row, kind ("verdict"|"error"), label,
     decision, json`` (the line the outputs get), ``ignored`` (the record's unread fields),
     ``picture_errors`` (errors-file lines for its pictures not fetched; the note was scored) and
-    ``comment_rows`` (rows of the comment file joined to its note)."""
+    ``comment_note``, ``comment_rows`` (the note id its comments were joined by, and that note's
+    rows in the comment file; none and 0 without)."""
     import pyarrow as pa
 
     ignored = ignored or {}
     extra = picture_errors or {}
-    joined = comment_rows or {}
-    rows: list[tuple[int, str, str | None, str | None, str, list[str], list[str], int]] = [
+    joined = comments or {}
+    none: tuple[str | None, int] = (None, 0)
+    rows: list[tuple[int, str, str | None, str | None, str, list[str], list[str], str | None, int]] = [
         (r, "verdict", v.label, v.decision, json_line(v.to_dict()), list(ignored.get(r, ())),
-         extra.get(r, []), joined.get(r, 0)) for r, v in verdicts]
+         extra.get(r, []), *joined.get(r, none)) for r, v in verdicts]
     rows += [(e.row, "error", None, None, json_line(error_row(e)), list(ignored.get(e.row, ())),
-              extra.get(e.row, []), joined.get(e.row, 0)) for e in errors]
+              extra.get(e.row, []), *joined.get(e.row, none)) for e in errors]
     rows.sort(key=lambda r: r[0])
     cols = list(zip(*rows, strict=True)) if rows else [()] * len(RESULT_COLUMNS)
     types = [pa.int64(), pa.string(), pa.string(), pa.string(), pa.string(),
-             pa.list_(pa.string()), pa.list_(pa.string()), pa.int64()]
+             pa.list_(pa.string()), pa.list_(pa.string()), pa.string(), pa.int64()]
     return pa.table([pa.array(c, t) for c, t in zip(cols, types, strict=True)],
                     names=list(RESULT_COLUMNS))
 
@@ -556,8 +559,10 @@ def _append(batch: Any, out_f: IO[bytes], err_f: IO[bytes], summary: Summary) ->
                else [None] * len(kinds))
     pictures = (batch.column("picture_errors").to_pylist()
                 if "picture_errors" in batch.column_names else [None] * len(kinds))
-    if summary.comments and "comment_rows" in batch.column_names:
-        summary.count_joined(sum(batch.column("comment_rows").to_pylist()))
+    if summary.comments and "comment_note" in batch.column_names:
+        summary.count_joined({note: rows for note, rows in zip(
+            batch.column("comment_note").to_pylist(), batch.column("comment_rows").to_pylist(), strict=True)
+            if note is not None})
     if "verdict" in kinds:  # one model and policy in a run, a resumed run included
         first = json.loads(texts[kinds.index("verdict")])
         summary.check_versions((first["model_version"], first["policy_version"]))

@@ -100,3 +100,22 @@ def test_cli_check_takes_replies_and_bio(capsys: pytest.CaptureFixture[str]) -> 
     assert any(r["field"] == "comments[1]" for r in v["reasons"])
     assert main(["check", BLAND, "--bio", "商务合作 a@b.com"]) == 0
     assert json.loads(capsys.readouterr().out)["label"] == "sharing"
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+def test_cli_comments_a_repeated_note_id_counts_its_comment_rows_once(tmp_path: Path, resumed: bool) -> None:
+    """A dump that repeats a note id joins its comments to each copy, but the comment file's rows
+    are counted once (joined never above the rows read, unmatched never negative), also when the
+    run is resumed between the copies."""
+    notes = write_jsonl(tmp_path / "notes.jsonl", [*NOTES, NOTES[0]])
+    comments = write_jsonl(tmp_path / "comments.jsonl", COMMENTS)
+    out, summary = tmp_path / "v.jsonl", tmp_path / "summary.json"
+    if resumed:
+        assert score(notes, "--comments", comments, "-o", out, "--limit", "2", "--batch-size", "1") == 0
+    assert score(notes, "--comments", comments, "-o", out, "--batch-size", "1", "--summary-json", summary,
+                 *(["--resume"] if resumed else [])) == 0
+    verdicts = read_jsonl(out)
+    assert [v["id"] for v in verdicts] == ["m1", "m2", "m3", "m1"]
+    assert verdicts[0]["label"] == verdicts[3]["label"] == "undisclosed_ad"  # both copies got the replies
+    counts = json.loads(summary.read_text("utf-8"))["comments"]
+    assert counts == {"rows": 7, "joined": 3, "failed": 3, "unmatched": 1}

@@ -308,7 +308,7 @@ def test_ray_engine_joins_comments_like_the_local_engine(
     from tests.conftest import write_jsonl
     from tests.integration.test_cli_comments import COMMENTS, NOTES
 
-    notes = write_jsonl(tmp_path / "notes.jsonl", NOTES)
+    notes = write_jsonl(tmp_path / "notes.jsonl", [*NOTES, NOTES[0]])  # m1 twice: its rows count once
     comments = write_jsonl(tmp_path / "comments.jsonl", COMMENTS)
     local = score_file(Pipeline.load(lexical_dir), notes, tmp_path / "local.jsonl", progress=False,
                        comments=comments)
