@@ -104,13 +104,34 @@ def percentile(values: list[float], q: float) -> float | None:
     return float(np.quantile(values, q)) if values else None
 
 
+def open_ages(conn: Connection, now: datetime, depth: int) -> AgeStats:
+    """Age percentiles of the ``depth`` open items as :func:`percentile` computes them (linear
+    interpolation), reading only the two items around each percentile's position (newest first,
+    ages ascending) and the oldest, never every open item."""
+    if depth == 0:
+        return AgeStats(None, None, None, None)
+    is_open = queue_items.c.state == "open"
+
+    def age_at(q: float) -> float:
+        pos = q * (depth - 1)
+        lo = int(pos)
+        rows = conn.execute(select(queue_items.c.created_at).where(is_open)
+                            .order_by(queue_items.c.created_at.desc(), queue_items.c.id)
+                            .offset(lo).limit(2)).scalars().all()
+        ages = [float((now - at).total_seconds()) for at in rows]
+        return ages[0] if pos == lo or len(ages) < 2 else ages[0] + (ages[1] - ages[0]) * (pos - lo)
+
+    oldest = conn.execute(select(func.min(queue_items.c.created_at)).where(is_open)).scalar_one()
+    return AgeStats(age_at(0.5), age_at(0.9), age_at(0.99), (now - oldest).total_seconds())
+
+
 def stats(conn: Connection, now: datetime) -> QueueStats:
-    open_rows = conn.execute(select(queue_items.c.created_at, queue_items.c.claimed_by,
-                                    queue_items.c.lease_until)
-                             .where(queue_items.c.state == "open")).all()
-    ages = [(now - r.created_at).total_seconds() for r in open_rows]
-    claimed = sum(1 for r in open_rows if r.claimed_by is not None and r.lease_until is not None
-                  and r.lease_until >= now)
+    is_open = queue_items.c.state == "open"
+    depth, claimed = conn.execute(select(
+        func.count(),
+        func.coalesce(func.sum(case((and_(queue_items.c.claimed_by.is_not(None),
+                                          queue_items.c.lease_until >= now), 1), else_=0)), 0),
+    ).where(is_open)).one()
     live = not_(decisions.c.undone)
     last_hour = conn.execute(select(func.count()).select_from(decisions).where(
         live, decisions.c.decided_at >= now - timedelta(hours=1))).scalar_one()
@@ -133,9 +154,7 @@ def stats(conn: Connection, now: datetime) -> QueueStats:
             live, decisions.c.item_id.in_(twice))):
         labels_of[int(item_id)].add(str(label))
     return QueueStats(
-        depth=len(open_rows), claimed=claimed,
-        age_s=AgeStats(percentile(ages, 0.5), percentile(ages, 0.9), percentile(ages, 0.99),
-                       max(ages) if ages else None),
+        depth=int(depth), claimed=int(claimed), age_s=open_ages(conn, now, int(depth)),
         decisions_last_hour=int(last_hour), decisions_per_hour_24h=int(last_day) / 24.0,
         override_by_label=by_label, override_by_rule=by_rule,
         items_reviewed_twice=len(labels_of),

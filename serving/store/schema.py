@@ -162,3 +162,5 @@ audit_log = Table(
 )
 Index(None, queue_items.c.state, queue_items.c.id)
 Index(None, decisions.c.decided_at)
+# revision 0003: the index the open items' age percentiles read by
+Index(None, queue_items.c.state, queue_items.c.created_at)

@@ -244,6 +244,32 @@ def test_store_stats_age_percentiles(store: Store, clock: Clock) -> None:
     assert ages.p90 == pytest.approx(276.0)
 
 
+def test_store_stats_age_percentiles_read_in_sql_equal_numpy_over_every_open_item(store: Store,
+                                                                                   clock: Clock) -> None:
+    """The age percentiles are read from the items around each percentile's position, not from
+    every open item; they equal numpy's linear interpolation over all of them (ties included)."""
+    import random
+
+    from serving.store.reports import percentile
+
+    rng = random.Random(7)
+    waits = []
+    for i in range(23):
+        store.record_verdicts([(note(f"p{i}"), verdict(f"p{i}"))])
+        step = rng.choice([0, 0, 7, 60, 3600])
+        clock.advance(step)
+        waits.append(step)
+    decided = store.record_verdicts([(note("gone"), verdict("gone"))])[0].item_id or 0
+    store.decide(decided, "sharing", "li")  # a decided item is not open: not in the ages
+    ages = [sum(waits[i:]) for i in range(23)]
+    got = store.stats()
+    assert got.depth == 23
+    assert got.age_s.p50 == pytest.approx(percentile(ages, 0.5))
+    assert got.age_s.p90 == pytest.approx(percentile(ages, 0.9))
+    assert got.age_s.p99 == pytest.approx(percentile(ages, 0.99))
+    assert got.age_s.max == pytest.approx(max(ages))
+
+
 def test_store_corrections_decide_the_waiting_item_or_stand_alone(store: Store) -> None:
     item = store.record_verdicts([(note("a"), verdict("a"))])[0].item_id
     d = store.record_correction(note("a"), "sharing", "li", comment="typo")

@@ -20,7 +20,7 @@ def test_store_migrates_an_empty_database_to_the_declared_schema(db_url: str) ->
     try:
         assert current_revision(engine) is None
         upgrade(engine)
-        assert current_revision(engine) == head_revision() == "0002"
+        assert current_revision(engine) == head_revision() == "0003"
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), METADATA)
         assert diff == []
@@ -45,9 +45,9 @@ def test_store_migrates_from_the_previous_revision_keeping_the_data(db_url: str)
                 {"h": "0" * 64, "n": '{"id": "old", "text": "旧笔记"}', "t": now})
     finally:
         engine.dispose()
-    store = Store.open(db_url)  # upgrades 0001 -> head
+    store = Store.open(db_url)  # upgrades 0001 -> head (0003)
     try:
-        assert current_revision(store.engine) == "0002"
+        assert current_revision(store.engine) == "0003"
         assert store.note_history("old").versions[0].note == {"id": "old", "text": "旧笔记"}
         store.audit("ops", "migrated", {"from": "0001"})
         assert store.audit_entries()[0].details == {"from": "0001"}
@@ -68,4 +68,4 @@ def test_store_opened_by_many_at_once_migrates_once(db_url: str) -> None:
             store.close()
 
     with ThreadPoolExecutor(6) as pool:
-        assert list(pool.map(open_close, range(6))) == ["0002"] * 6
+        assert list(pool.map(open_close, range(6))) == ["0003"] * 6
