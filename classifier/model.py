@@ -77,12 +77,21 @@ _SPACES_RE = re.compile(r"[ \t]{2,}")
 
 def model_text(note: Note) -> str:
     """The text a model reads: normalised title and body, one line apart, without the surface
-    style in :data:`_STYLE_RE` (topic markers, emoji codes, emoji)."""
+    style in :data:`_STYLE_RE` (topic markers, emoji codes, emoji). The note's topics that its title
+    and text do not hold end the body as ``#topic#``, the form a topic in the text takes here: some
+    exports keep the platform's topic markup in the text, others move the topics to a tag field
+    (MediaCrawler's ``tag_list``), and a model must read the same note the same way from either."""
     from classifier.normalize import normalize
 
     title = _plain(normalize(note.title).text)
-    body = _plain(normalize(note.text).text)
+    body = _plain(normalize(note.text + _topics_not_in_text(note)).text)
     return f"{title}\n{body}" if title else body
+
+
+def _topics_not_in_text(note: Note) -> str:
+    shown = note.title + note.text
+    missing = [t for t in (topic.strip("# ") for topic in note.topics) if t and t not in shown]
+    return "\n" + " ".join(f"#{t}#" for t in dict.fromkeys(missing)) if missing else ""
 
 
 def _plain(text: str) -> str:

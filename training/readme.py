@@ -117,6 +117,11 @@ def render(root: Path = ROOT) -> str:
     shortcuts_path = root / "training" / "results" / "shortcuts.json"
     if shortcuts_path.is_file():
         lines += ["", render_shortcuts(_load(shortcuts_path))]
+    forms_path = root / "training" / "results" / "forms.json"
+    if forms_path.is_file():
+        from training.forms import render as render_forms
+
+        lines += ["", render_forms(_load(forms_path))]
     candidates_path = root / "training" / "results" / "candidates.json"
     if candidates_path.is_file():
         lines += ["", render_candidates(_load(candidates_path))]
