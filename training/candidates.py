@@ -2,7 +2,8 @@
 
 For each model folder: how it was trained (its data files and their hashes, from ``meta.json``), the
 full model's figures on the held-out writers, the real notes and the hotel reviews (``metrics.json``,
-``--exact``), and the default path's figures on the pinned sets (:func:`training.quality.measure`).
+``--exact``), and the default path's figures on the sets every model is measured on alike
+(:func:`training.quality.fixed_sets`: w5 and the real dev notes; the unseen writers differ per model).
 The model folders themselves need not be kept; the result file is::
 
     python -m training.candidates models/notecheck-base /tmp/candidate-a ... \\
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from training.evaluate import genuine_flagged
-from training.quality import measure
+from training.quality import fixed_sets, measure
 
 SETS = ("test_authored", "test_writer:w5", "test_writer:w7", "eval:dev")
 
@@ -48,7 +49,7 @@ def describe(model_dir: Path) -> dict[str, Any]:
     return {"name": meta["name"], "version": meta["version"], "created": meta["created"],
             "data": meta["data"], "test_writers": meta["args"].get("test_writers") or [],
             "train_n": meta["splits"]["train"]["n"],
-            "exact": exact_figures(metrics), "default_path": measure(model_dir)}
+            "exact": exact_figures(metrics), "default_path": measure(model_dir, fixed_sets())}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

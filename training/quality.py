@@ -11,7 +11,6 @@ as the model, so a regression is never silent.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import subprocess
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from classifier.model import default_model_dir, file_sha256
 from training.data import load_labelled
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,11 +40,15 @@ def unseen_files(model_dir: Path) -> list[Path]:
     return [p for p in seeds if p.name not in used]
 
 
+def fixed_sets() -> dict[str, list[Path]]:
+    """The sets every model is measured on alike: the held-out writer w5 and the real dev notes."""
+    return {"held_out_writer_w5": [HELD_OUT], "real_dev": [REAL_DEV]}
+
+
 def eval_sets(model_dir: Path) -> dict[str, list[Path]]:
-    """The pinned sets: the held-out writer w5, the real dev notes and (pooled) the model's unseen writers."""
-    sets = {"held_out_writer_w5": [HELD_OUT], "real_dev": [REAL_DEV]}
+    """The pinned sets: :func:`fixed_sets` and (pooled) the model's unseen writers."""
     unseen = unseen_files(model_dir)
-    return {**sets, UNSEEN: unseen} if unseen else sets
+    return {**fixed_sets(), UNSEEN: unseen} if unseen else fixed_sets()
 
 
 def figures(truth: Sequence[str], pred: Sequence[str]) -> dict[str, Any]:
@@ -68,7 +72,6 @@ def figures(truth: Sequence[str], pred: Sequence[str]) -> dict[str, Any]:
 def measure(model_dir: Path | None = None, sets: dict[str, list[Path]] | None = None) -> dict[str, Any]:
     """Per set, from the combined pipeline on the default path: :func:`figures`; a set of several files
     also per file (``files``: path, sha256 and figures), so a pooled set shows each writer."""
-    from classifier.model import default_model_dir
     from classifier.pipeline import Pipeline
 
     folder = Path(model_dir) if model_dir is not None else default_model_dir()
@@ -84,7 +87,7 @@ def measure(model_dir: Path | None = None, sets: dict[str, list[Path]] | None = 
             p = [v.label for v in pipeline.pipe([x.note for x in examples])]
             truth += t
             pred += p
-            per_file.append({"path": _shown(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            per_file.append({"path": _shown(path), "sha256": file_sha256(path),
                              "first_committed": first_committed(path), **figures(t, p)})
         out["sets"][name] = figures(truth, pred)
         if len(paths) > 1:
