@@ -55,7 +55,7 @@ class Pipeline:
         ``exact=True`` scores on the full unoptimised model (see :func:`load_model`)."""
         model_dir = Path(model) if model is not None else default_model_dir()
         classifier = load_model(model_dir, exact=exact)
-        return cls(classifier, _policy_for(model_dir, policy), Lexicon.load(_opt_path(lexicon)),
+        return cls(classifier, policy_for(model_dir, policy), Lexicon.load(_opt_path(lexicon)),
                    model_dir=model_dir)
 
     @property
@@ -73,7 +73,7 @@ class Pipeline:
     def reload_rules(self, policy: Path | str | None = None, lexicon: Path | str | None = None) -> Rulebook:
         """Load and validate a new policy and lexicon, then swap them in; on any error the old
         ones stay in force and the error propagates."""
-        book = Rulebook(_policy_for(self.model_dir, policy), Lexicon.load(_opt_path(lexicon)))
+        book = Rulebook(policy_for(self.model_dir, policy), Lexicon.load(_opt_path(lexicon)))
         self.rulebook = book
         return book
 
@@ -112,7 +112,9 @@ def _opt_path(p: Path | str | None) -> Path | None:
     return Path(p) if p is not None else None
 
 
-def _policy_for(model_dir: Path | None, policy: Path | str | None) -> Policy:
+def policy_for(model_dir: Path | None, policy: Path | str | None) -> Policy:
+    """``policy`` as written, else the model folder's tuned policy (with the context rules it may
+    lack), else the packaged one."""
     if policy is not None:
         return Policy.load(policy)
     if model_dir is not None and (model_dir / "policy.json").is_file():

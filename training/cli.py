@@ -1,4 +1,4 @@
-"""``notecheck train`` and ``notecheck eval``."""
+"""``notecheck train``, ``eval``, ``retune``, ``mix`` and ``reevaluate``."""
 
 from __future__ import annotations
 
@@ -61,6 +61,13 @@ def add_training_commands(sub: Any) -> None:
                    help="keep the base policy's rule weights")
     p.set_defaults(run=_run_retune)
 
+    p = sub.add_parser("mix", help="estimate a feed's label mix from scored verdicts (no labels) and print "
+                                   "the retune command that sets it as the deployment prior")
+    p.add_argument("verdicts", type=Path, nargs="+", help="`notecheck score` output files (JSONL verdicts)")
+    p.add_argument("--model", type=Path, help="the model folder that scored them (default: the shipped model)")
+    p.add_argument("--json", type=Path, help="also write the estimate as JSON here")
+    p.set_defaults(run=_run_mix)
+
     p = sub.add_parser("reevaluate", help="recompute a model folder's metrics and card on its recorded "
                                           "splits, from the current data files")
     p.add_argument("model", type=Path)
@@ -108,6 +115,33 @@ def _run_retune(args: argparse.Namespace) -> int:
         print(f"notecheck retune: error: {exc}", file=sys.stderr)
         return 2
     print(f"now run: notecheck reevaluate {args.model}")
+    return 0
+
+
+def _run_mix(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from classifier.mix import estimate_mix
+    from classifier.model import default_model_dir
+    from training.mix import prior_argument, read_model_scores, shipped_priors
+
+    model_dir = args.model or default_model_dir()
+    priors, model = shipped_priors(model_dir)
+    scores = read_model_scores(args.verdicts, model)
+    est = estimate_mix(scores, priors.model)
+    print(f"model {model} | {est.n:,} verdicts from " + ", ".join(map(str, args.verdicts)))
+    print("estimated label mix (EM over the model's scores, no labels; 90% bootstrap interval):")
+    for lab in est.mix:
+        print(f"  {lab:<15} {est.mix[lab]:.3f}  [{est.low[lab]:.3f}, {est.high[lab]:.3f}]")
+    print("the policy scores for: " + ", ".join(f"{k} {v:g}" for k, v in priors.deployment.items())
+          + (f" ({priors.source})" if priors.source else ""))
+    print(f"to score for this mix: notecheck retune {model_dir} --deployment-prior {prior_argument(est.mix)}")
+    print("(a larger undisclosed_ad share finds more ads and flags more genuine notes: check "
+          "`notecheck eval` on a labelled sample of the feed first)")
+    if not est.converged:
+        print(f"warning: EM stopped after {est.iterations} iterations without converging", file=sys.stderr)
+    if args.json:
+        args.json.write_text(json.dumps({"model": model, **asdict(est)}, ensure_ascii=False, indent=2), "utf-8")
     return 0
 
 

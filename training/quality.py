@@ -18,7 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from classifier.model import default_model_dir, file_sha256
+from classifier.types import LABELS
 from training.data import load_labelled
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,22 +80,36 @@ def measure(model_dir: Path | None = None, sets: dict[str, list[Path]] | None = 
     folder = Path(model_dir) if model_dir is not None else default_model_dir()
     pipeline = Pipeline.load(folder)
     out: dict[str, Any] = {"model": pipeline.model_version, "policy": pipeline.policy.version, "sets": {}}
+    priors = pipeline.policy.spec.priors
     for name, paths in (sets or eval_sets(folder)).items():
         truth: list[str] = []
         pred: list[str] = []
+        scores: list[list[float]] = []
         per_file = []
         for path in paths:
             examples = load_labelled(path)
-            t = [x.label for x in examples]
-            p = [v.label for v in pipeline.pipe([x.note for x in examples])]
+            verdicts = list(pipeline.pipe([x.note for x in examples]))
+            t, p = [x.label for x in examples], [v.label for v in verdicts]
             truth += t
             pred += p
+            scores += [[v.model_scores[lab] for lab in LABELS] for v in verdicts]
             per_file.append({"path": _shown(path), "sha256": file_sha256(path),
                              "first_committed": first_committed(path), **figures(t, p)})
         out["sets"][name] = figures(truth, pred)
+        if priors is not None:
+            out["sets"][name]["mix"] = label_mix(truth, np.array(scores), priors.model)
         if len(paths) > 1:
             out["sets"][name]["files"] = per_file
     return out
+
+
+def label_mix(truth: Sequence[str], scores: Any, model_prior: dict[str, float]) -> dict[str, Any]:
+    """The set's true label mix beside the one ``notecheck mix`` reads from the model's scores alone."""
+    from classifier.mix import estimate_mix
+
+    est = estimate_mix(scores, model_prior)
+    return {"true": {lab: round(truth.count(lab) / len(truth), 4) for lab in LABELS},
+            "estimated": est.mix, "low": est.low, "high": est.high}
 
 
 def first_committed(path: Path) -> str | None:
@@ -131,6 +148,24 @@ def render_unseen(pooled: dict[str, Any], meta: dict[str, Any]) -> str:
         lines.append(f"| {Path(f['path']).stem.removeprefix('seed_')} | {f['n']} | {f['macro_f1']:.3f} | "
                      f"{f['undisclosed_ad_f1']:.3f} | {f['undisclosed_ad_recall']:.3f} | "
                      f"{100 * f['genuine_flagged_ad']:.1f}% |")
+    return "\n".join(lines)
+
+
+def render_mix(sets: dict[str, Any], deployment: dict[str, float]) -> str:
+    """Each pinned set's true label mix beside the one read from the model's scores (``notecheck mix``);
+    ``deployment``: the mix the policy scores for."""
+    lines = [("Label mix read from the model's scores alone (`notecheck mix VERDICTS`: EM, no labels; 90% "
+             "bootstrap interval), against each set's true mix; the shipped policy scores for "
+             f"{100 * deployment['undisclosed_ad']:g}% undisclosed ads and {100 * deployment['declared']:g}% "
+             "declared notes unless retuned to another mix:"), "",
+             "| set | true undisclosed_ad share | estimated | interval | true declared share | estimated |",
+             "|---|---|---|---|---|---|"]
+    for name, f in sets.items():
+        if "mix" in f:
+            m = f["mix"]
+            lines.append(f"| {name} | {m['true']['undisclosed_ad']:.3f} | {m['estimated']['undisclosed_ad']:.3f} | "
+                         f"{m['low']['undisclosed_ad']:.3f}-{m['high']['undisclosed_ad']:.3f} | "
+                         f"{m['true']['declared']:.3f} | {m['estimated']['declared']:.3f} |")
     return "\n".join(lines)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from training.quality import UNSEEN, render_unseen
+from training.quality import UNSEEN, render_mix, render_unseen
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -107,6 +107,9 @@ def render(root: Path = ROOT) -> str:
                      f"{f['undisclosed_ad_recall']:.3f} | {100 * f['genuine_flagged_ad']:.1f}% |")
     if UNSEEN in pins["sets"]:
         lines += ["", render_unseen(pins["sets"][UNSEEN], meta)]
+    priors = _load(model_dir / "policy.json").get("priors")
+    if priors and any("mix" in f for f in pins["sets"].values()):
+        lines += ["", render_mix(pins["sets"], priors["deployment"])]
     lowo_path = root / "training" / "results" / "lowo.json"
     if lowo_path.is_file():
         lowo = _load(lowo_path)

@@ -88,3 +88,16 @@ def test_the_real_notes_are_judged_the_same_with_their_topics_in_a_tag_field() -
     for key in PINNED:
         assert moved[key] >= given[key] - 0.01, key
     assert moved["genuine_flagged_ad"] <= given["genuine_flagged_ad"] + 0.01
+
+
+def test_the_mix_table_names_the_policy_prior_and_every_set_with_an_estimate() -> None:
+    from training.quality import render_mix
+
+    mix = {"true": {"undisclosed_ad": 0.36, "declared": 0.04}, "estimated": {"undisclosed_ad": 0.34, "declared": 0.06},
+           "low": {"undisclosed_ad": 0.26}, "high": {"undisclosed_ad": 0.43}}
+    text = render_mix({"a": {**_fig(), "mix": mix}, "b": _fig()}, {"undisclosed_ad": 0.2, "declared": 0.05})
+    assert "scores for 20% undisclosed ads and 5% declared notes" in text
+    assert "| a | 0.360 | 0.340 | 0.260-0.430 | 0.040 | 0.060 |" in text and "| b |" not in text
+    pins = json.loads(PINS.read_text("utf-8"))
+    assert all(f["mix"]["low"]["undisclosed_ad"] <= f["mix"]["estimated"]["undisclosed_ad"]
+               <= f["mix"]["high"]["undisclosed_ad"] for f in pins["sets"].values())
