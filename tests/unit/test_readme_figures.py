@@ -45,3 +45,17 @@ def test_a_bench_run_is_printed_as_one_json_line_and_kept_only_when_asked(
     assert print_run(folder, {"bench": {"n": 1, "note": "一"}}, keep=False) is None
     assert json.loads(capsys.readouterr().out.strip()) == {"bench": {"n": 1, "note": "一"}}
     assert not folder.exists()
+
+
+def test_readme_names_the_packaged_deployment_prior() -> None:
+    """The deployment prior the README states in prose is the packaged policy's (not a typed-in copy
+    that can drift)."""
+    from classifier.rules import Policy
+
+    priors = Policy.load().spec.priors
+    assert priors is not None
+    dep = priors.deployment
+    text = " ".join(README.read_text("utf-8").split())
+    said = (f"default for a general feed: {100 * dep['sharing']:g}% sharing, {100 * dep['undisclosed_ad']:g}% "
+            f"undisclosed ads, {100 * dep['declared']:g}% declared")
+    assert said in text
