@@ -8,10 +8,12 @@ from typing import Any
 
 from classifier.types import LABELS
 from training.evaluate import genuine_flagged
+from training.forms import render as render_forms
 from training.quality import PINS, UNSEEN, render_unseen
 
 FAST_SECTION = "## Default fast path"  # written by training.export --write, kept by rewrite_card
 CANDIDATES = Path(__file__).resolve().parent / "results" / "candidates.json"  # written by training.candidates
+FORMS_RESULT = Path(__file__).resolve().parent / "results" / "forms.json"  # written by training.forms
 
 PROVENANCE = """\
 - **Authored seed notes** (`training/data/seed_*.jsonl`): realistic Xiaohongshu-style notes written
@@ -147,6 +149,18 @@ def _unseen(meta: dict[str, Any], path: Path = PINS) -> list[str]:
             render_unseen(pooled, meta)]
 
 
+def _forms(meta: dict[str, Any], path: Path = FORMS_RESULT) -> list[str]:
+    """The export-forms table (``training.forms``) where it was measured with this model."""
+    if not path.is_file():
+        return []
+    result = json.loads(path.read_text("utf-8"))
+    if not result["model"].startswith(f"{meta['name']}@{meta['version']}+"):
+        return []
+    return ["", "## Export forms", "", render_forms(result), "",
+            ("Where a form loses quality, so does this model on an export that gives notes that way: check how "
+             "your export gives a note (title, topics, full or cut text) before relying on the figures above.")]
+
+
 def _kept_over(meta: dict[str, Any], path: Path = CANDIDATES) -> list[str]:
     """A line when ``training.candidates`` compared this model with retrained candidates."""
     if not path.is_file():
@@ -246,6 +260,7 @@ def write_card(out: Path, meta: dict[str, Any], report: dict[str, Any]) -> None:
             lines.append(f"| {w} | {f['n']} | {f['macro_f1']:.3f} | {f['undisclosed_ad_f1']:.3f} | "
                          f"{f['declared_f1']:.3f} | {100 * f['genuine_flagged_ad']:.1f}% |")
     lines += _unseen(meta)
+    lines += _forms(meta)
     if meta.get("reevaluated"):
         lines += ["", (f"Metrics recomputed on {meta['reevaluated']} on the splits rebuilt from the "
                        "current data files (`notecheck reevaluate`) with the folder's policy "

@@ -282,3 +282,26 @@ def test_the_card_names_the_candidates_it_was_kept_over(tmp_path: Path) -> None:
     (line,) = _kept_over(meta, path)
     assert "rather than the 1 retrained candidate(s) `retrained`" in line
     assert _kept_over({**meta, "created": "2025-12-31"}, path) == []  # another model of that name and version
+
+
+def test_the_card_shows_the_export_forms_and_unseen_writers_only_of_its_own_model(tmp_path: Path) -> None:
+    from training.card import _forms, _unseen
+
+    meta = {"name": "m", "version": "1", "created": "2026-01-01T00:00:00+00:00"}
+    forms = tmp_path / "training" / "results" / "forms.json"
+    forms.parent.mkdir(parents=True)
+    assert _forms(meta, forms) == []
+    fig = {"n": 3, "macro_f1": 0.9, "undisclosed_ad_f1": 0.8, "undisclosed_ad_recall": 0.7, "genuine_flagged_ad": 0.0}
+    forms.write_text(json.dumps({"model": "m@1+onnx", "data": "d.jsonl",
+                                 "forms": {"as given": {"what": "as is", **fig}}}), "utf-8")
+    section = "\n".join(_forms(meta, forms))
+    assert "## Export forms" in section and "| as given | as is | 0.900 | 0.700 | 0.0% |" in section
+    assert _forms({**meta, "version": "2"}, forms) == []
+    pins = tmp_path / "tests" / "data" / "pins.json"
+    pins.parent.mkdir(parents=True)
+    pins.write_text(json.dumps({"model": "m@1+onnx", "sets": {"unseen_writers": {**fig, "files": [
+        {**fig, "path": "training/data/seed_w12.jsonl", "first_committed": "2026-02-01T00:00:00+00:00"}]}}}), "utf-8")
+    unseen = "\n".join(_unseen(meta, pins))
+    assert "## Writers this model never saw" in unseen and "| w12 | 3 | 0.900 |" in unseen
+    assert "first committed after the model was trained" in unseen
+    assert _unseen({**meta, "name": "other"}, pins) == []
