@@ -105,6 +105,11 @@ def _chosen(meta: dict[str, Any], cascade: dict[str, Any] | None = None) -> list
            + ("" if args.get("fit_rules", True) else " (kept as written in the policy file)")
            + " and the thresholds: the validation split (authored notes and proxies of the training writers).",
            ]
+    if args.get("augment"):
+        out.append("- The training split (never validation or test) also holds rewritten copies of its authored "
+                   "notes: " + ", ".join(f"`{a}`" for a in args["augment"]) + " (`notecheck train --augment`; "
+                   "`topics-dropped`: each note with topics also without them, as an export that drops them "
+                   "gives it).")
     priors = meta.get("priors")
     if priors:
         out.append(f"- Scores are moved from the model's label mix {priors['model']} (its validation split) to "

@@ -38,6 +38,9 @@ def add_training_commands(sub: Any) -> None:
     p.add_argument("--eval-data", type=Path, nargs="*", default=[],
                    help="labelled files only evaluated (never trained or tuned on) and shown in the "
                         "card, e.g. ../shared/data/real_notes/dev.jsonl")
+    p.add_argument("--augment", nargs="*", default=[], choices=["topics-dropped"],
+                   help="add rewritten copies of the authored training notes: topics-dropped (each note "
+                        "with topics also without them, as an export that drops them gives it)")
     p.set_defaults(run=_run_train)
 
     p = sub.add_parser("eval", help="evaluate a model folder on a labelled file")
@@ -84,7 +87,7 @@ def _run_train(args: argparse.Namespace) -> int:
             version=args.version, seed=args.seed, epochs=args.epochs, lr=args.lr,
             batch_size=args.batch_size, max_length=args.max_length, layers=args.layers,
             patience=args.patience, max_train=args.max_train, resume=args.resume,
-            fit_rules=args.fit_rules, eval_data=args.eval_data,
+            fit_rules=args.fit_rules, eval_data=args.eval_data, augment=args.augment,
             command=shlex.join(["notecheck", *args.argv]),
         )
     except ValueError as exc:

@@ -22,7 +22,7 @@ import numpy as np
 from classifier.model import MODEL_FILE, file_sha256
 from classifier.rules import Policy
 from classifier.signals import Lexicon
-from classifier.types import LABELS
+from classifier.types import LABELS, Note
 from training.data import Example, Splits, load_labelled, load_proxies, make_splits
 from training.evaluate import format_metrics
 from training.tuning import (
@@ -64,6 +64,8 @@ class TrainArgs:
     fit_rules: bool = True
     # labelled files evaluated and shown in the card, never trained on (e.g. real notes)
     eval_data: list[Path] = field(default_factory=list)
+    # rewritten copies of the authored training notes added to the training split (see AUGMENTS)
+    augment: list[str] = field(default_factory=list)
     command: str = ""
 
     def __post_init__(self) -> None:
@@ -81,16 +83,40 @@ class TrainArgs:
             raise ValueError(f"--proxies {self.proxies}: not a folder (expected ../shared/data/corpora)")
         if self.epochs <= 0 or self.lr <= 0 or self.batch_size < 1 or self.max_length < 16:
             raise ValueError("epochs and lr must be > 0, batch_size >= 1, max_length >= 16")
+        unknown = [a for a in self.augment if a not in AUGMENTS]
+        if unknown:
+            raise ValueError(f"--augment: unknown {unknown}; expected some of {list(AUGMENTS)}")
         self.name = self.name or self.out.name
         self.version = self.version or datetime.now(UTC).strftime("%Y.%m.%d")
 
 
+def without_topics(note: Note) -> Note | None:
+    """The note as an export that drops its topics gives it: each topic's ``#topic[话题]#`` or
+    ``#topic#`` removed from the text and no ``topics``; none when the note has no topic."""
+    if not note.topics:
+        return None
+    text = note.text
+    for topic in note.topics:
+        text = text.replace(f"#{topic}[话题]#", "").replace(f"#{topic}#", "")
+    return replace(note, id=f"{note.id}~no-topics", text=text.rstrip(), topics=())
+
+
+AUGMENTS = {"topics-dropped": without_topics}
+"""Rewrites whose copies ``--augment`` adds to the training split: a model must not need the topics an
+export may drop (on the real dev notes, dropping them cost the shipped model 7 points of macro-F1)."""
+
+
 def assemble(args: TrainArgs) -> Splits:
+    """The splits of the labelled files and proxies; with ``args.augment``, the training split also
+    holds the rewritten copies of its authored notes (validation and test never do)."""
     labelled: list[Example] = []
     for path in args.data:
         labelled.extend(load_labelled(path))
     proxies = load_proxies(args.proxies, seed=args.seed) if args.proxies else None
-    return make_splits(labelled, proxies, test_writers=args.test_writers, seed=args.seed)
+    splits = make_splits(labelled, proxies, test_writers=args.test_writers, seed=args.seed)
+    copies = [replace(x, note=new) for kind in args.augment for x in splits.train
+              if not x.source.startswith("proxy:") and (new := AUGMENTS[kind](x.note)) is not None]
+    return replace(splits, train=[*splits.train, *copies]) if copies else splits
 
 
 def fit_model(args: TrainArgs, splits: Splits, log: Any = print) -> Any:
@@ -240,14 +266,14 @@ def _probas(model: Any, examples: list[Example]) -> dict[int, Any]:
 
 def recorded_split(model_dir: Path) -> dict[str, Any]:
     """The one reader of what a model's ``meta.json`` records of its split: ``data``, ``kind``,
-    ``proxies``, ``test_writers``, ``seed`` and ``eval_data``, as written (paths not checked).
+    ``proxies``, ``test_writers``, ``seed``, ``eval_data`` and ``augment``, as written (paths not checked).
     :func:`recorded_args` validates them into :class:`TrainArgs`; ``training.export`` samples
     texts from the ``data`` files."""
     a = json.loads((Path(model_dir) / "meta.json").read_text("utf-8"))["args"]
     return {"data": [Path(p) for p in a["data"]], "kind": a["kind"],
             "proxies": Path(a["proxies"]) if a.get("proxies") else None,
             "test_writers": a.get("test_writers", []), "seed": a.get("seed", 13),
-            "eval_data": [Path(p) for p in a.get("eval_data", [])]}
+            "eval_data": [Path(p) for p in a.get("eval_data", [])], "augment": a.get("augment", [])}
 
 
 def recorded_args(model_dir: Path) -> TrainArgs:

@@ -188,3 +188,32 @@ def test_training_lowo_holds_out_each_writer(toy_file: Path, tmp_path: Path) -> 
     assert all(f["n"] == len(TOY_NOTES) * sum(1 for j in range(len(SUFFIXES)) if j % 3 == int(w[1]))
                for w, f in result["folds"].items())
     assert result["macro_f1_min"] <= result["macro_f1_mean"] <= result["macro_f1_max"]
+
+
+def test_training_augment_adds_topic_free_copies_to_the_training_split_only(tmp_path: Path) -> None:
+    from classifier.types import Note
+    from training.trainer import assemble, recorded_args, without_topics
+
+    note = Note(id="a", text="好用\n#护肤[话题]# #换季#", topics=("护肤", "换季"))
+    bare = without_topics(note)
+    assert bare is not None and (bare.id, bare.text, bare.topics) == ("a~no-topics", "好用", ())
+    assert without_topics(Note(id="b", text="#护肤# 好用")) is None  # no topics field: nothing to drop
+    rows = [{"id": f"n{i}", "text": f"第{i}条 很好用 #护肤[话题]#", "topics": ["护肤"],
+             "label": LABELS[i % 3], "writer": f"w{(i // 3) % 3}"} for i in range(150)]
+    data = write_jsonl(tmp_path / "t.jsonl", rows)
+    plain = assemble(TrainArgs(data=[data], out=tmp_path / "o", test_writers=["w2"]))
+    more = assemble(TrainArgs(data=[data], out=tmp_path / "o", test_writers=["w2"], augment=["topics-dropped"]))
+    assert (more.val, more.test) == (plain.val, plain.test)
+    copies = more.train[len(plain.train):]
+    assert more.train[:len(plain.train)] == plain.train and len(copies) == len(plain.train)
+    assert all(c.note.id.endswith("~no-topics") and "护肤" not in c.note.text and not c.note.topics
+               for c in copies)
+    assert [c.label for c in copies] == [x.label for x in plain.train]
+    with pytest.raises(ValueError, match="--augment"):
+        TrainArgs(data=[data], out=tmp_path / "o", augment=["shuffle"])
+    out = tmp_path / "lex"
+    assert main(["train", "--kind", "lexical", "--data", str(data), "--out", str(out), "--test-writers", "w2",
+                 "--augment", "topics-dropped"]) == 0
+    assert recorded_args(out).augment == ["topics-dropped"]
+    assert "`topics-dropped` (`notecheck train --augment`" in (out / "MODEL_CARD.md").read_text("utf-8")
+    assert len(assemble(recorded_args(out)).train) == len(more.train)
