@@ -48,6 +48,7 @@ def describe(model_dir: Path) -> dict[str, Any]:
     metrics = json.loads((model_dir / "metrics.json").read_text("utf-8"))
     return {"name": meta["name"], "version": meta["version"], "created": meta["created"],
             "data": meta["data"], "test_writers": meta["args"].get("test_writers") or [],
+            "augment": meta["args"].get("augment") or [],
             "train_n": meta["splits"]["train"]["n"],
             "exact": exact_figures(metrics), "default_path": measure(model_dir, fixed_sets())}
 

@@ -146,6 +146,7 @@ def render_candidates(result: dict[str, Any]) -> str:
         w7 = r["exact"].get("test_writer:w7", {})
         files = ", ".join(Path(d["path"]).stem.removeprefix("seed_") for d in r["data"]
                           if Path(d["path"]).name.startswith("seed_")) or "-"
+        files += "".join(f" + {a} copies" for a in r.get("augment", []))
         hotel = r["exact"].get("heldout_reviews_flagged")
         lines.append(f"| {label} | {r['version']} | {files} | {', '.join(r['test_writers']) or '-'} | "
                      f"{r['train_n']:,} | {dev['macro_f1']:.3f} | "
