@@ -126,10 +126,10 @@ def _run_mix(args: argparse.Namespace) -> int:
 
     from classifier.mix import estimate_mix
     from classifier.model import default_model_dir
-    from training.mix import prior_argument, read_model_scores, shipped_priors
+    from training.mix import prior_argument, read_model_scores, model_priors
 
     model_dir = args.model or default_model_dir()
-    priors, model = shipped_priors(model_dir)
+    priors, model = model_priors(model_dir)
     scores = read_model_scores(args.verdicts, model)
     est = estimate_mix(scores, priors.model)
     print(f"model {model} | {est.n:,} verdicts from " + ", ".join(map(str, args.verdicts)))

@@ -20,7 +20,7 @@ from classifier.rules import Priors
 from classifier.types import LABELS
 
 
-def shipped_priors(model_dir: Path) -> tuple[Priors, str]:
+def model_priors(model_dir: Path) -> tuple[Priors, str]:
     """The model folder's policy priors and its ``name@version`` (no weights are loaded)."""
     cfg = read_model_config(model_dir)
     priors = policy_for(model_dir, None).spec.priors
