@@ -126,7 +126,7 @@ def _run_mix(args: argparse.Namespace) -> int:
 
     from classifier.mix import estimate_mix
     from classifier.model import default_model_dir
-    from training.mix import prior_argument, read_model_scores, model_priors
+    from training.mix import model_priors, prior_argument, read_model_scores
 
     model_dir = args.model or default_model_dir()
     priors, model = model_priors(model_dir)
