@@ -108,7 +108,7 @@ def test_recorded_args_validates_what_recorded_split_reads(tmp_path: Path) -> No
                                    "test_writers": ["w5"], "seed": 7})
     split = recorded_split(model)
     assert split == {"data": [seed], "kind": "lexical", "proxies": None, "test_writers": ["w5"],
-                     "seed": 7, "eval_data": []}
+                     "seed": 7, "eval_data": [], "augment": []}
     args = recorded_args(model)
-    assert (args.data, args.kind, args.test_writers, args.seed, args.out) == (
-        [seed], "lexical", ["w5"], 7, model)
+    assert (args.data, args.kind, args.test_writers, args.seed, args.out, args.augment) == (
+        [seed], "lexical", ["w5"], 7, model, [])
