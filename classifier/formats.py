@@ -232,10 +232,10 @@ def iter_jsonl_lines(
             size += len(chunk)
             yield row, line[: RAW_LIMIT * 4], size
             continue
-        if not line.strip():
-            continue
         if row == 1 and line.startswith(b"\xef\xbb\xbf"):
             line = line[3:]
+        if not line.strip():  # blank, also a first line that is only the BOM
+            continue
         yield row, line, None
 
 
@@ -514,8 +514,8 @@ def count_records(path: Path, fmt: str | None = None) -> int | None:
         return None
     lines = 0
     with path.open("rb") as f:
-        for line in iter(lambda: f.readline(_CHUNK), b""):
-            if line.strip():
+        for number, line in enumerate(iter(lambda: f.readline(_CHUNK), b"")):
+            if (line[3:] if number == 0 and line.startswith(b"\xef\xbb\xbf") else line).strip():
                 lines += 1
             while not line.endswith(b"\n") and len(line) == _CHUNK:
                 line = f.readline(_CHUNK)

@@ -399,3 +399,14 @@ def test_formats_bundled_examples_read_cleanly() -> None:
     assert len(crawler) == 24 and len(canonical) == 8
     assert all(r.error is None for r in crawler + canonical)
     assert all("[话题]" not in r.note.text for r in crawler if r.note is not None)
+
+
+@pytest.mark.parametrize(("body", "rows"), [(b"\xef\xbb\xbf", []), (b"\xef\xbb\xbf  \n", []),
+                                            (b'\xef\xbb\xbf\n{"id": "a", "text": "x"}\n', [2]),
+                                            (b'\xef\xbb\xbf{"id": "a", "text": "x"}\n', [1])])
+def test_a_first_line_that_is_only_the_bom_is_blank(tmp_path: Path, body: bytes, rows: list[int]) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(body)
+    got = list(read_records(path, "jsonl"))
+    assert [r.row for r in got] == rows and all(r.note is not None for r in got)
+    assert count_records(path) == len(rows)  # the Ray engine checks its output against this count
