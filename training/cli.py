@@ -66,7 +66,7 @@ def add_training_commands(sub: Any) -> None:
 
     p = sub.add_parser("mix", help="estimate a feed's label mix from scored verdicts (no labels) and print "
                                    "the retune command that sets it as the deployment prior")
-    p.add_argument("verdicts", type=Path, nargs="+", help="`notecheck score` output files (JSONL verdicts)")
+    p.add_argument("verdicts", type=Path, nargs="+", help="`notecheck score` output files (JSONL, CSV or Parquet verdicts)")
     p.add_argument("--model", type=Path, help="the model folder that scored them (default: the shipped model)")
     p.add_argument("--json", type=Path, help="also write the estimate as JSON here")
     p.set_defaults(run=_run_mix)

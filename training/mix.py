@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from classifier.errors import InputError, ModelError
+from classifier.formats import RowError
 from classifier.model import read_model_config
 from classifier.pipeline import policy_for
 from classifier.rules import Priors
@@ -32,32 +33,31 @@ def model_priors(model_dir: Path) -> tuple[Priors, str]:
 
 def read_model_scores(paths: Sequence[Path], model: str) -> np.ndarray:
     """Every verdict's ``model_scores`` (rows in :data:`LABELS` order) from ``notecheck score`` output
-    files; a line that is not such a verdict, or was scored by another model than ``model``
-    (``name@version``), is an error naming the file and line."""
+    files (JSONL, CSV or Parquet: :func:`serving.report.verdicts.read_rows`); a row that is not such a
+    verdict, or was scored by another model than ``model`` (``name@version``), is an error naming the
+    file and row."""
+    from serving.report.verdicts import read_rows
+
     rows: list[list[float]] = []
     for path in paths:
-        try:
-            lines = Path(path).read_text("utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read {path}: {exc}") from exc
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = str(path)
-            try:
-                verdict = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{where}: not valid JSON ({exc.msg}); give the verdicts file "
-                                 "`notecheck score` wrote", row=number) from None
-            scores = verdict.get("model_scores") if isinstance(verdict, Mapping) else None
+        for item in read_rows(path, ("model_scores", "model_version")):  # FormatError is an InputError
+            if isinstance(item, RowError):
+                raise InputError(f"{path}: {item.reason}", field=item.field, row=item.row)
+            number, verdict, _ = item
+            scores = verdict.get("model_scores")
+            if isinstance(scores, str):  # CSV and Parquet cells hold nested values as JSON text
+                try:
+                    scores = json.loads(scores)
+                except json.JSONDecodeError:
+                    scores = None
             if not isinstance(scores, Mapping) or not all(
                     isinstance(scores.get(lab), (int, float)) for lab in LABELS):
-                raise InputError(f"{where}: no model_scores with {', '.join(LABELS)}; give the verdicts "
+                raise InputError(f"{path}: no model_scores with {', '.join(LABELS)}; give the verdicts "
                                  "file `notecheck score` wrote (not its errors file)", field="model_scores",
                                  row=number)
-            version = str(verdict.get("model_version", ""))
+            version = str(verdict.get("model_version") or "")
             if version != model and not version.startswith(model + "+"):
-                raise InputError(f"{where}: scored by model {version!r}, not {model}; pass the model "
+                raise InputError(f"{path}: scored by model {version!r}, not {model}; pass the model "
                                  "that scored the file with --model", field="model_version", row=number)
             rows.append([float(scores[lab]) for lab in LABELS])
     if not rows:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import json
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from classifier.formats import RowError, detect_format
 from classifier.types import LABELS
 from serving.report.evidence import evidence_places
 
-__all__ = ["DECISIONS", "VerdictIndex", "VerdictRow", "decode", "encode", "read_verdicts"]
+__all__ = ["DECISIONS", "VerdictIndex", "VerdictRow", "decode", "encode", "read_rows", "read_verdicts"]
 
 DECISIONS: tuple[str, str, str] = ("pass", "review", "block")
 _RAW_LIMIT = 300
@@ -60,15 +60,29 @@ def read_verdicts(path: Path) -> Iterator[VerdictRow | RowError]:
     """Yield each verdict of ``path`` (JSONL, CSV or Parquet by extension or content) in order,
     or a :class:`RowError` for a row that is not a usable verdict.
 
-    Raises :class:`FormatError` when the file is missing, is a JSON array, or (Parquet) lacks the
-    ``id``, ``label`` or ``decision`` column.
+    Raises :class:`FormatError` when the file is missing, is a JSON array, or (CSV, Parquet) lacks
+    the ``id``, ``label`` or ``decision`` column.
+    """
+    rows = read_rows(path, ("id", "label", "decision"), ("reasons",))  # format errors raised here
+    return (item if isinstance(item, RowError) else _check(*item) for item in rows)
+
+
+def read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
+              ) -> Iterator[tuple[int, Mapping[str, Any], str] | RowError]:
+    """Each row of a scored file (JSONL, CSV or Parquet by extension or content) in order, as
+    ``(row, fields, raw)`` (nested values are JSON text in CSV and Parquet cells), or a
+    :class:`RowError` for a JSONL line that is not a JSON object. Parquet reads only the
+    ``required`` and ``optional`` columns.
+
+    Raises :class:`FormatError` when the file is missing, is a JSON array, or (CSV, Parquet) lacks
+    a ``required`` column.
     """
     path = Path(path)
     fmt = detect_format(path)
     if fmt == "parquet":
-        return _read_parquet(path)
+        return _read_parquet(path, required, optional)
     if fmt == "csv":
-        return _read_csv(path)
+        return _read_csv(path, required)
     with path.open("rb") as f:
         head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"["):
@@ -97,7 +111,7 @@ def _bad(row: int, field: str | None, reason: str, raw: str) -> RowError:
     return RowError(row, field, reason + "; rescore the note or fix the row", raw)
 
 
-def _read_jsonl(path: Path) -> Iterator[VerdictRow | RowError]:
+def _read_jsonl(path: Path) -> Iterator[tuple[int, Mapping[str, Any], str] | RowError]:
     with path.open("rb") as f:
         for row, line in enumerate(f, start=1):
             if not line.strip():
@@ -111,22 +125,23 @@ def _read_jsonl(path: Path) -> Iterator[VerdictRow | RowError]:
             if not isinstance(obj, dict):
                 yield _bad(row, None, f"expected a JSON object, got {type(obj).__name__}", text)
                 continue
-            yield _check(row, obj, text)
+            yield row, obj, text
 
 
-def _read_csv(path: Path) -> Iterator[VerdictRow | RowError]:
+def _read_csv(path: Path, required: Sequence[str]) -> Iterator[tuple[int, Mapping[str, Any], str]]:
     csv.field_size_limit(2**31 - 1)
     with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as f:
         reader = csv.DictReader(f)
-        missing = [c for c in ("id", "label", "decision") if c not in (reader.fieldnames or [])]
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
             raise FormatError(f"{str(path)!r} has no column {', '.join(missing)}; expected the "
                               "verdicts CSV written by `notecheck score`")
         for row, record in enumerate(reader, start=1):
-            yield _check(row, record, ",".join(str(v) for v in record.values()))
+            yield row, record, ",".join(str(v) for v in record.values())
 
 
-def _read_parquet(path: Path) -> Iterator[VerdictRow | RowError]:
+def _read_parquet(path: Path, required: Sequence[str], optional: Sequence[str]
+                  ) -> Iterator[tuple[int, Mapping[str, Any], str]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -136,19 +151,19 @@ def _read_parquet(path: Path) -> Iterator[VerdictRow | RowError]:
     except (pa.ArrowException, OSError) as e:
         raise FormatError(f"cannot read {str(path)!r} as Parquet ({e}); check that the file is "
                           "complete") from e
-    missing = [c for c in ("id", "label", "decision") if c not in names]
+    missing = [c for c in required if c not in names]
     if missing:
         raise FormatError(f"{str(path)!r} has no column {', '.join(missing)}; expected the "
                           "verdicts Parquet written by `notecheck score`")
-    return _iter_parquet(pf, ["id", "label", "decision", *(["reasons"] if "reasons" in names else [])])
+    return _iter_parquet(pf, [*required, *(c for c in optional if c in names)])
 
 
-def _iter_parquet(pf: Any, columns: list[str]) -> Iterator[VerdictRow | RowError]:
+def _iter_parquet(pf: Any, columns: list[str]) -> Iterator[tuple[int, Mapping[str, Any], str]]:
     row = 0
     for batch in pf.iter_batches(batch_size=4096, columns=columns):
         for obj in batch.to_pylist():
             row += 1
-            yield _check(row, obj, json.dumps(obj, ensure_ascii=False, default=str))
+            yield row, obj, json.dumps(obj, ensure_ascii=False, default=str)
 
 
 class VerdictIndex:

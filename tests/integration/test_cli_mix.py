@@ -40,3 +40,16 @@ def test_mix_refuses_verdicts_of_another_model(tmp_path: Path, lexical_dir: Path
     assert main(["mix", str(out), "--model", str(lexical_dir)]) == 1
     err = capsys.readouterr().err
     assert "row 1, field 'model_version'" in err and "scored by model 'other@1'" in err
+
+
+def test_mix_reads_the_verdicts_in_every_format_score_writes(tmp_path: Path) -> None:
+    from classifier.model import default_model_dir
+    from training.mix import model_priors, read_model_scores
+
+    _, model = model_priors(default_model_dir())
+    dump = Path(__file__).resolve().parents[2] / "examples" / "notes_crawler.jsonl"
+    outs = [tmp_path / f"v.{ext}" for ext in ("jsonl", "csv", "parquet")]
+    for out in outs:
+        assert main(["score", str(dump), "-o", str(out), "--no-progress"]) == 0
+    jsonl, csv, parquet = (read_model_scores([out], model) for out in outs)
+    assert jsonl.shape == (24, 3) and (csv == jsonl).all() and (parquet == jsonl).all()

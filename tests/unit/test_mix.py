@@ -75,7 +75,7 @@ def test_read_model_scores_reads_verdicts_and_names_the_bad_line(tmp_path: Path)
     good = tmp_path / "v.jsonl"
     good.write_text(_verdict() + "\n\n" + _verdict("m@1") + "\n", "utf-8")
     assert read_model_scores([good], "m@1").tolist() == [[0.7, 0.2, 0.1]] * 2
-    cases = [("not json", "row 2", "not valid JSON"),
+    cases = [("not json", "row 2", "invalid JSON"),
              (json.dumps({"row": 3, "reason": "x"}), "field 'model_scores'", "errors file"),
              (_verdict("m@12"), "field 'model_version'", "scored by model 'm@12', not m@1")]
     for line, where, why in cases:
