@@ -68,9 +68,11 @@ def softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 # (the rules still see it): the crawler's ``[话题]`` topic markers, the platform's emoji codes
 # (``[笑哭R]``, ``[doge]``) and pictographic emoji. Authored training notes used emoji far more in
 # ads than in sharing; on a real feed emoji are house style, so a model must not learn them.
+EMOJI_CODE = r"\[[^\[\]\s#@]{1,8}\]"
+"""The platform's bracketed emoji codes (``[笑哭R]``, ``[doge]``); it also matches the ``[话题]`` marker."""
 _STYLE_RE = re.compile(
-    r"\[[^\[\]\s#@]{1,8}\]"
-    "|[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff\u3030\u303d\u3297\u3299]"
+    EMOJI_CODE
+    + "|[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff\u3030\u303d\u3297\u3299]"
 )
 _SPACES_RE = re.compile(r"[ \t]{2,}")
 

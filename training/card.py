@@ -137,6 +137,11 @@ def _chosen(meta: dict[str, Any], cascade: dict[str, Any] | None = None) -> list
     return out
 
 
+def _measured_with(model_version: str, meta: dict[str, Any]) -> bool:
+    """Whether a result file's default-path ``model_version`` is this model's (``NAME@VERSION+...``)."""
+    return model_version.startswith(f"{meta['name']}@{meta['version']}+")
+
+
 def _unseen(meta: dict[str, Any], path: Path = PINS) -> list[str]:
     """The default path on the authored writers this model never trained on, where the pins
     (``training.quality --write``) were measured with this model."""
@@ -144,7 +149,7 @@ def _unseen(meta: dict[str, Any], path: Path = PINS) -> list[str]:
         return []
     pins = json.loads(path.read_text("utf-8"))
     pooled = pins["sets"].get(UNSEEN)
-    if pooled is None or not pins["model"].startswith(f"{meta['name']}@{meta['version']}+"):
+    if pooled is None or not _measured_with(pins["model"], meta):
         return []
     return ["", "## Writers this model never saw", "",
             (f"Default path (`notecheck score`), from `{path.relative_to(path.parents[2])}` (`python -m "
@@ -159,7 +164,7 @@ def _forms(meta: dict[str, Any], path: Path = FORMS_RESULT) -> list[str]:
     if not path.is_file():
         return []
     result = json.loads(path.read_text("utf-8"))
-    if not result["model"].startswith(f"{meta['name']}@{meta['version']}+"):
+    if not _measured_with(result["model"], meta):
         return []
     return ["", "## Export forms", "", render_forms(result), "",
             ("Where a form loses quality, so does this model on an export that gives notes that way: check how "

@@ -20,12 +20,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from classifier.model import EMOJI_CODE
 from classifier.types import Note
 from training.data import load_labelled
 from training.quality import figures
 
 TOPIC_MARKUP = re.compile(r"#[^#\n]{1,40}?\[话题\]#")
-EMOJI_CODE = re.compile(r"\[(?!话题\])[^\[\]\s#@]{1,8}\]")  # not the topic marker
+EMOJI_CODES = re.compile(r"(?!\[话题\])" + EMOJI_CODE)  # the model's emoji-code pattern, not the topic marker
 
 
 def _cut(n: int) -> Callable[[Note], Note]:
@@ -42,7 +43,7 @@ FORMS: dict[str, tuple[str, Callable[[Note], Note]]] = {
     "title in the text": ("the title as the text's first line",
                           lambda note: replace(note, title="", text="\n".join(p for p in (note.title, note.text) if p))),
     "one line": ("every run of whitespace one space", lambda note: replace(note, text=re.sub(r"\s+", " ", note.text))),
-    "no emoji codes": ("`[笑哭R]`-style codes removed", lambda note: replace(note, text=EMOJI_CODE.sub("", note.text))),
+    "no emoji codes": ("`[笑哭R]`-style codes removed", lambda note: replace(note, text=EMOJI_CODES.sub("", note.text))),
     "cut to 120": ("the text cut to its first 120 characters (topics kept in `topics`)", _cut(120)),
     "cut to 60": ("the text cut to its first 60 characters (topics kept in `topics`)", _cut(60)),
 }
