@@ -93,12 +93,13 @@ def measure(model_dir: Path | None = None, sets: dict[str, list[Path]] | None = 
             truth += t
             pred += p
             scores += [[v.model_scores[lab] for lab in LABELS] for v in verdicts]
-            per_file.append({"path": _shown(path), "sha256": file_sha256(path),
-                             "first_committed": first_committed(path), **figures(t, p)})
+            if len(paths) > 1:  # a pooled set: each file's hash, first commit and figures
+                per_file.append({"path": _shown(path), "sha256": file_sha256(path),
+                                 "first_committed": first_committed(path), **figures(t, p)})
         out["sets"][name] = figures(truth, pred)
         if priors is not None:
             out["sets"][name]["mix"] = label_mix(truth, np.array(scores), priors.model)
-        if len(paths) > 1:
+        if per_file:
             out["sets"][name]["files"] = per_file
     return out
 
