@@ -29,6 +29,16 @@ TOPIC_MARKUP = re.compile(r"#[^#\n]{1,40}?\[话题\]#")
 EMOJI_CODES = re.compile(r"(?!\[话题\])" + EMOJI_CODE)  # the model's emoji-code pattern, not the topic marker
 
 
+def drop_topics(note: Note) -> Note:
+    """The note as an export that drops its topics gives it: every ``#topic[话题]#`` and each listed
+    topic's plain ``#topic#`` removed from the text, no ``topics``. One rewrite for the "topics
+    dropped" form and for ``notecheck train --augment topics-dropped``."""
+    text = TOPIC_MARKUP.sub("", note.text)
+    for topic in note.topics:
+        text = text.replace(f"#{topic}#", "")
+    return replace(note, text=text.rstrip(), topics=())
+
+
 def _cut(n: int) -> Callable[[Note], Note]:
     return lambda note: replace(note, text=note.text[:n])
 
@@ -37,8 +47,7 @@ FORMS: dict[str, tuple[str, Callable[[Note], Note]]] = {
     "as given": ("the notes as the labelled file holds them", lambda note: note),
     "topics in a tag field": ("topic markup removed from the text, the topics kept in `topics`",
                               lambda note: replace(note, text=TOPIC_MARKUP.sub("", note.text))),
-    "topics dropped": ("topic markup removed from the text and no `topics`",
-                       lambda note: replace(note, text=TOPIC_MARKUP.sub("", note.text), topics=())),
+    "topics dropped": ("topic markup removed from the text and no `topics`", drop_topics),
     "no title": ("the title empty", lambda note: replace(note, title="")),
     "title in the text": ("the title as the text's first line",
                           lambda note: replace(note, title="", text="\n".join(p for p in (note.title, note.text) if p))),

@@ -25,6 +25,7 @@ from classifier.signals import Lexicon
 from classifier.types import LABELS, Note
 from training.data import Example, Splits, load_labelled, load_proxies, make_splits
 from training.evaluate import format_metrics
+from training.forms import drop_topics
 from training.tuning import (
     evaluate_three_ways,
     fit_rule_weights,
@@ -91,14 +92,9 @@ class TrainArgs:
 
 
 def without_topics(note: Note) -> Note | None:
-    """The note as an export that drops its topics gives it: each topic's ``#topic[话题]#`` or
-    ``#topic#`` removed from the text and no ``topics``; none when the note has no topic."""
-    if not note.topics:
-        return None
-    text = note.text
-    for topic in note.topics:
-        text = text.replace(f"#{topic}[话题]#", "").replace(f"#{topic}#", "")
-    return replace(note, id=f"{note.id}~no-topics", text=text.rstrip(), topics=())
+    """A topic-free copy of a note with topics (:func:`training.forms.drop_topics`, under its own
+    id); none when the note has no topic."""
+    return replace(drop_topics(note), id=f"{note.id}~no-topics") if note.topics else None
 
 
 AUGMENTS = {"topics-dropped": without_topics}

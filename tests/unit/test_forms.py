@@ -21,13 +21,23 @@ def test_each_form_changes_what_it_says_and_keeps_the_rest() -> None:
     moved = rewrite("topics in a tag field")
     assert (moved.text, moved.topics) == ("用了一个月[笑哭R]\n真的好用\t ", ("控油", "蓬松"))
     dropped = rewrite("topics dropped")
-    assert (dropped.text, dropped.topics) == (moved.text, ())
+    assert (dropped.text, dropped.topics) == (moved.text.rstrip(), ())
     assert (rewrite("no title").title, rewrite("no title").text) == ("", NOTE.text)
     assert rewrite("title in the text").text == "洗发水\n" + NOTE.text and not rewrite("title in the text").title
     assert rewrite("one line").text == "用了一个月[笑哭R] 真的好用 #控油[话题]# #蓬松[话题]#"
     assert rewrite("no emoji codes").text == "用了一个月\n真的好用\t#控油[话题]# #蓬松[话题]#"
     assert rewrite("cut to 60").text == NOTE.text[:60] and len(rewrite("cut to 120").text) <= 120
     assert all(FORMS[name][1](NOTE).id == "a" for name in FORMS)
+
+
+def test_topics_dropped_is_the_rewrite_the_training_augment_copies() -> None:
+    from training.trainer import without_topics
+
+    note = Note(id="b", text="#护肤# 换季好用 #无关[话题]#\n#换季#", topics=("护肤", "换季"))
+    dropped = FORMS["topics dropped"][1](note)
+    assert (dropped.text, dropped.topics) == (" 换季好用", ())  # listed plain hashtags and all markup go
+    copy = without_topics(note)
+    assert copy is not None and (copy.id, copy.text, copy.topics) == ("b~no-topics", dropped.text, ())
 
 
 def test_forms_main_keeps_a_result_the_readme_renders(tmp_path: Path, lexical_dir: Path) -> None:
