@@ -26,8 +26,11 @@ scored on the rest (its text and the pictures that were read); the summary count
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import sys
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -52,6 +55,51 @@ MAX_IGNORED_NAMES = 50
 OTHER_FIELDS = "(other fields)"
 
 
+class JoinedNotes:
+    """Which note ids of a comment file have had their rows counted as joined: one bit per note id,
+    in the file's order, so that a checkpoint holds the set as compressed bits (a few bytes per
+    thousand notes), not the ids, and refuses a resume whose comment file has other note ids."""
+
+    def __init__(self, note_ids: Iterable[str]) -> None:
+        self.index: dict[str, int] = {}
+        digest = hashlib.sha256()
+        for note_id in note_ids:
+            self.index[note_id] = len(self.index)
+            digest.update(note_id.encode("utf-8") + b"\n")
+        self.digest = digest.hexdigest()[:16]
+        self.bits = bytearray((len(self.index) + 7) // 8)
+
+    def add(self, note_id: str) -> bool:
+        """Mark a note id of the file joined; false when it already was."""
+        i = self.index[note_id]
+        byte, mask = i >> 3, 1 << (i & 7)
+        if self.bits[byte] & mask:
+            return False
+        self.bits[byte] |= mask
+        return True
+
+    def __len__(self) -> int:
+        return sum(b.bit_count() for b in self.bits)
+
+    def state(self) -> dict[str, Any]:
+        return {"notes": len(self.index), "digest": self.digest,
+                "bits": base64.b64encode(zlib.compress(bytes(self.bits))).decode("ascii")}
+
+    def restore(self, saved: Any) -> None:
+        """Take over a checkpoint's :meth:`state` (or, from checkpoints before the bits, its list of
+        note ids)."""
+        if isinstance(saved, list):
+            for note_id in saved:
+                self.add(str(note_id))
+            return
+        if saved.get("notes") != len(self.index) or saved.get("digest") != self.digest:
+            raise ValueError(
+                f"cannot resume: the comment file's note ids are not those of the checkpoint's run "
+                f"({saved.get('notes')} note ids, digest {saved.get('digest')}; now {len(self.index)}, "
+                f"{self.digest}); resume with the same --comments file, or rerun without --resume")
+        self.bits = bytearray(zlib.decompress(base64.b64decode(saved["bits"])))
+
+
 @dataclass
 class Summary:
     """What a batch run did. ``scored + failed`` equals the records read (this run + resumed)."""
@@ -71,9 +119,11 @@ class Summary:
     comments: dict[str, int] = field(default_factory=dict)
     """With a comment file: its ``rows``, and how many were ``joined`` to a note, ``failed`` (in
     the errors file) or ``unmatched`` (their note is not in the dump)."""
-    joined_notes: set[str] = field(default_factory=set)
-    """The note ids whose comment rows are counted as joined (a note id the dump repeats joins its
-    comments to every copy, but its rows count once); kept by the checkpoint for a resumed run."""
+    joined_notes: JoinedNotes | None = None
+    """The comment file's note ids whose rows are counted as joined (a note id the dump repeats joins
+    its comments to every copy, but its rows count once); kept by the checkpoint for a resumed run."""
+    saved_joined: Any = None
+    """A resumed checkpoint's ``joined_notes``, kept as saved until :meth:`index_comments`."""
     picture_failures: int = 0
     """Picture fetches refused or failed (each a line in the errors file; the note was scored)."""
 
@@ -89,12 +139,21 @@ class Summary:
         return [{"source": "comments", "row": row, "field": fld, "reason": reason, "raw": raw}
                 for row, fld, reason, raw in comments.errors]
 
+    def index_comments(self, comments: CommentFile) -> None:
+        """Count joins against this comment file's note ids (a run with a comment file calls this
+        before :meth:`count_joined`, after :meth:`restore` when it resumes)."""
+        self.joined_notes = JoinedNotes(comments.rows_of)
+        if self.saved_joined is not None:
+            self.joined_notes.restore(self.saved_joined)
+            self.saved_joined = None
+
     def count_joined(self, rows_by_note: Mapping[str, int]) -> None:
         """The comment file's rows of these notes (note id -> rows) were joined: no longer
         unmatched. A note id already counted (the dump repeats it) counts nothing again."""
+        if self.joined_notes is None:
+            raise RuntimeError("count_joined before index_comments")
         for note_id, rows in rows_by_note.items():
-            if note_id not in self.joined_notes:
-                self.joined_notes.add(note_id)
+            if self.joined_notes.add(note_id):
                 self.comments["joined"] += rows
                 self.comments["unmatched"] -= rows
 
@@ -111,9 +170,12 @@ class Summary:
             "decisions": {f"{k[0]}/{k[1]}": v for k, v in self.decisions.items()},
             "ignored_fields": dict(self.ignored_fields.most_common()),
             "versions": list(self.versions) if self.versions else None,
-            **({"comments": dict(self.comments), "joined_notes": sorted(self.joined_notes)} if self.comments else {}),
+            **({"comments": dict(self.comments), "joined_notes": self._joined_state()} if self.comments else {}),
             **({"picture_failures": self.picture_failures} if self.picture_failures else {}),
         }
+
+    def _joined_state(self) -> Any:
+        return self.joined_notes.state() if self.joined_notes is not None else self.saved_joined
 
     def check_versions(self, versions: tuple[str, str]) -> None:
         """Take ``versions`` as the run's, refusing ones other than a resumed run's."""
@@ -132,7 +194,7 @@ class Summary:
         self.decisions.update({_pair(k): v for k, v in state.get("decisions", {}).items()})
         self.ignored_fields.update(state.get("ignored_fields", {}))
         self.comments = {k: int(v) for k, v in state.get("comments", {}).items()}
-        self.joined_notes = {str(n) for n in state.get("joined_notes", ())}
+        self.saved_joined = state.get("joined_notes")
         self.picture_failures = int(state.get("picture_failures", 0))
         versions = state.get("versions")
         self.versions = (versions[0], versions[1]) if versions else self.versions
@@ -217,6 +279,8 @@ def _score_file(
         summary.resumed_from_row = start_row
         if state.get("complete"):
             return
+    if joined is not None:
+        summary.index_comments(joined)
     summary.check_versions((pipeline.model_version, pipeline.policy.version))
 
     records = read_records(input_path, fmt, max_chars=max_chars, start_row=start_row + 1)

@@ -420,6 +420,8 @@ def score_with_ray(
             if state.get("complete"):
                 return summary
         first_errors: list[dict[str, Any]] = []
+        if comment_file is not None:
+            summary.index_comments(comment_file)
         if comment_file is not None and not summary.comments:  # a fresh run
             first_errors = summary.start_comments(comment_file)  # they open the errors file
         _run_job(source, fmt, files, summary, expected, actor_args, first_errors,

@@ -119,3 +119,47 @@ def test_cli_comments_a_repeated_note_id_counts_its_comment_rows_once(tmp_path: 
     assert verdicts[0]["label"] == verdicts[3]["label"] == "undisclosed_ad"  # both copies got the replies
     counts = json.loads(summary.read_text("utf-8"))["comments"]
     assert counts == {"rows": 7, "joined": 3, "failed": 3, "unmatched": 1}
+
+
+def test_cli_comments_checkpoint_holds_joined_notes_as_bits_and_refuses_another_comment_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The checkpoint keeps which comment-file notes were joined as compressed bits over the file's
+    note ids (not the ids); a resume with a comment file of other note ids is refused, naming why."""
+    from serving.batch.local import progress_path
+
+    notes = write_jsonl(tmp_path / "notes.jsonl", NOTES)
+    comments = write_jsonl(tmp_path / "comments.jsonl", COMMENTS)
+    out = tmp_path / "v.jsonl"
+    assert score(notes, "--comments", comments, "-o", out, "--limit", "2", "--batch-size", "1") == 0
+    saved = json.loads(progress_path(out).read_text("utf-8"))["joined_notes"]
+    assert set(saved) == {"notes", "digest", "bits"} and saved["notes"] == 3  # m1, m2, m9
+    assert "m1" not in json.dumps(saved)
+    other = write_jsonl(tmp_path / "other.jsonl", [*COMMENTS, {"note_id": "m7", "content": "新的一条"}])
+    capsys.readouterr()
+    assert score(notes, "--comments", other, "-o", out, "--resume", "--batch-size", "1") != 0
+    assert "comment file's note ids are not those of the checkpoint's run" in capsys.readouterr().err
+    assert score(notes, "--comments", comments, "-o", out, "--resume", "--batch-size", "1",
+                 "--summary-json", tmp_path / "s.json") == 0
+    assert json.loads((tmp_path / "s.json").read_text("utf-8"))["comments"] == {
+        "rows": 7, "joined": 3, "failed": 3, "unmatched": 1}
+
+
+def test_joined_notes_resume_from_a_checkpoint_that_listed_the_ids() -> None:
+    """Checkpoints written before the bits listed the joined note ids; a resume still reads them."""
+    from classifier.comments import CommentFile
+    from serving.batch.local import Summary
+
+    comment_file = CommentFile(by_note={"a": (), "b": (), "c": ()}, errors=(), rows=4,
+                               rows_of={"a": 2, "b": 1, "c": 1})
+    summary = Summary()
+    summary.restore({"scored": 1, "failed": 0, "comments": {"rows": 4, "joined": 2, "failed": 0, "unmatched": 2},
+                     "joined_notes": ["a"]})
+    summary.index_comments(comment_file)
+    summary.count_joined({"a": 2, "c": 1})
+    assert summary.comments == {"rows": 4, "joined": 3, "failed": 0, "unmatched": 1}
+    assert len(summary.joined_notes or ()) == 2
+    again = Summary()
+    again.restore(summary.state())
+    again.index_comments(comment_file)
+    again.count_joined({"a": 2, "b": 1, "c": 1})
+    assert again.comments == {"rows": 4, "joined": 4, "failed": 0, "unmatched": 0}
