@@ -9,7 +9,7 @@ from typing import Any
 from classifier.types import LABELS
 from training.evaluate import genuine_flagged
 from training.forms import render as render_forms
-from training.quality import PINS, UNSEEN, render_unseen
+from training.quality import PINS, UNSEEN, render_unseen, with_interval
 
 FAST_SECTION = "## Default fast path"  # written by training.export --write, kept by rewrite_card
 CANDIDATES = Path(__file__).resolve().parent / "results" / "candidates.json"  # written by training.candidates
@@ -153,8 +153,9 @@ def _unseen(meta: dict[str, Any], path: Path = PINS) -> list[str]:
         return []
     return ["", "## Writers this model never saw", "",
             (f"Default path (`notecheck score`), from `{path.relative_to(path.parents[2])}` (`python -m "
-             f"training.quality`): pooled, n={pooled['n']}, macro-F1 {pooled['macro_f1']:.3f}, undisclosed_ad "
-             f"F1 {pooled['undisclosed_ad_f1']:.3f}, recall {pooled['undisclosed_ad_recall']:.3f}, genuine "
+             f"training.quality`): pooled, n={pooled['n']}, macro-F1 {with_interval(pooled, 'macro_f1')}, "
+             f"undisclosed_ad F1 {with_interval(pooled, 'undisclosed_ad_f1')}, recall "
+             f"{with_interval(pooled, 'undisclosed_ad_recall')} (90% bootstrap intervals), genuine "
              f"notes labelled `undisclosed_ad` {100 * pooled['genuine_flagged_ad']:.1f}%."), "",
             render_unseen(pooled, meta)]
 

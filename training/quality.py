@@ -32,6 +32,8 @@ HELD_OUT = SEED_DIR / "seed_w5.jsonl"
 UNSEEN = "unseen_writers"
 TOLERANCE = 0.01
 PINNED = ("macro_f1", "undisclosed_ad_f1", "undisclosed_ad_recall")
+BOOTSTRAP = 2000
+"""Resamples behind each set's 90% interval (:func:`intervals`; seeded, so a re-measure repeats it)."""
 
 
 def unseen_files(model_dir: Path) -> list[Path]:
@@ -72,6 +74,36 @@ def figures(truth: Sequence[str], pred: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def intervals(truth: Sequence[str], pred: Sequence[str], *, resamples: int = BOOTSTRAP,
+              seed: int = 0) -> dict[str, list[float]]:
+    """90% percentile-bootstrap intervals of the :data:`PINNED` figures, resampling the set's notes:
+    how far the figure would move on another set of the same size and kind (the notes, not the
+    model, vary). Each resample's figures are those of :func:`figures` (scikit-learn's F1 and
+    recall, 0 where undefined), computed from its confusion matrix."""
+    k = len(LABELS)
+    code = np.array([LABELS.index(t) * k + LABELS.index(p) for t, p in zip(truth, pred, strict=True)])
+    if not len(code):
+        return {}
+    rng = np.random.default_rng(seed)
+    draws = code[rng.integers(0, len(code), size=(resamples, len(code)))]
+    conf = np.stack([np.bincount(row, minlength=k * k) for row in draws]).reshape(resamples, k, k)
+    tp = conf[:, np.arange(k), np.arange(k)].astype(float)
+    true_n, pred_n = conf.sum(axis=2), conf.sum(axis=1)
+    denom = true_n + pred_n
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    ad = LABELS.index("undisclosed_ad")
+    recall = np.divide(tp[:, ad], true_n[:, ad], out=np.zeros(resamples), where=true_n[:, ad] > 0)
+    runs = {"macro_f1": f1.mean(axis=1), "undisclosed_ad_f1": f1[:, ad], "undisclosed_ad_recall": recall}
+    return {key: [round(float(np.percentile(v, 5)), 4), round(float(np.percentile(v, 95)), 4)]
+            for key, v in runs.items()}
+
+
+def with_interval(f: dict[str, Any], key: str) -> str:
+    """A pinned figure as the README and card show it: ``0.920 (0.897-0.941)`` with its interval."""
+    low_high = f.get("interval", {}).get(key)
+    return f"{f[key]:.3f}" + (f" ({low_high[0]:.3f}-{low_high[1]:.3f})" if low_high else "")
+
+
 def measure(model_dir: Path | None = None, sets: dict[str, list[Path]] | None = None) -> dict[str, Any]:
     """Per set, from the combined pipeline on the default path: :func:`figures`; a set of several files
     also per file (``files``: path, sha256 and figures), so a pooled set shows each writer."""
@@ -96,7 +128,7 @@ def measure(model_dir: Path | None = None, sets: dict[str, list[Path]] | None = 
             if len(paths) > 1:  # a pooled set: each file's hash, first commit and figures
                 per_file.append({"path": _shown(path), "sha256": file_sha256(path),
                                  "first_committed": first_committed(path), **figures(t, p)})
-        out["sets"][name] = figures(truth, pred)
+        out["sets"][name] = {**figures(truth, pred), "interval": intervals(truth, pred)}
         if priors is not None:
             out["sets"][name]["mix"] = label_mix(truth, np.array(scores), priors.model)
         if per_file:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from training.quality import UNSEEN, render_mix, render_unseen
+from training.quality import UNSEEN, render_mix, render_unseen, with_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -99,12 +99,15 @@ def render(root: Path = ROOT) -> str:
                   f"(`python -m training.quality`; model {pins['model']})"
                   + (f"; its cascade threshold was chosen on `{chosen_on}` (the real dev notes: see the "
                      "model card's fast-path section), so the real_dev row of this table is not a "
-                     "held-out figure" if chosen_on else "") + ":"), "",
+                     "held-out figure" if chosen_on else "") + ". In brackets, 90% bootstrap intervals over "
+                  "the set's notes (`training.quality.intervals`): how far a figure moves on another set "
+                  "of that size from the same writers (writers differ more: see the per-writer table):"), "",
               "| set | n | macro-F1 | undisclosed_ad F1 | undisclosed_ad recall | genuine flagged ad |",
               "|---|---|---|---|---|---|"]
     for name, f in pins["sets"].items():
-        lines.append(f"| {name} | {f['n']} | {f['macro_f1']:.3f} | {f['undisclosed_ad_f1']:.3f} | "
-                     f"{f['undisclosed_ad_recall']:.3f} | {100 * f['genuine_flagged_ad']:.1f}% |")
+        lines.append(f"| {name} | {f['n']} | {with_interval(f, 'macro_f1')} | "
+                     f"{with_interval(f, 'undisclosed_ad_f1')} | {with_interval(f, 'undisclosed_ad_recall')} | "
+                     f"{100 * f['genuine_flagged_ad']:.1f}% |")
     if UNSEEN in pins["sets"]:
         lines += ["", render_unseen(pins["sets"][UNSEEN], meta)]
     priors = _load(model_dir / "policy.json").get("priors")

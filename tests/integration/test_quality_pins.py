@@ -101,3 +101,24 @@ def test_the_mix_table_names_the_policy_prior_and_every_set_with_an_estimate() -
     pins = json.loads(PINS.read_text("utf-8"))
     assert all(f["mix"]["low"]["undisclosed_ad"] <= f["mix"]["estimated"]["undisclosed_ad"]
                <= f["mix"]["high"]["undisclosed_ad"] for f in pins["sets"].values())
+
+
+def test_bootstrap_intervals_are_scikit_learns_figures_on_resampled_notes() -> None:
+    """One resample's interval is that resample's figures, as :func:`figures` (scikit-learn) gives
+    them; many resamples bracket the set's own figure."""
+    import numpy as np
+
+    from classifier.types import LABELS
+    from training.quality import figures, intervals
+
+    rng = np.random.default_rng(3)
+    truth = [str(t) for t in rng.choice(LABELS, 300, p=[0.6, 0.3, 0.1])]
+    pred = [t if rng.random() < 0.8 else str(rng.choice(LABELS)) for t in truth]
+    idx = np.random.default_rng(7).integers(0, len(truth), size=(1, len(truth)))[0]
+    once = intervals(truth, pred, resamples=1, seed=7)
+    resampled = figures([truth[i] for i in idx], [pred[i] for i in idx])
+    for key in PINNED:
+        assert once[key] == [resampled[key], resampled[key]]
+    whole, many = figures(truth, pred), intervals(truth, pred)
+    assert all(many[key][0] < whole[key] < many[key][1] for key in PINNED)
+    assert intervals(["declared"] * 5, ["sharing"] * 5)["undisclosed_ad_recall"] == [0.0, 0.0]  # undefined: 0
