@@ -88,15 +88,19 @@ class JoinedNotes:
     def restore(self, saved: Any) -> None:
         """Take over a checkpoint's :meth:`state` (or, from checkpoints before the bits, its list of
         note ids)."""
+        again = "resume with the same --comments file, or rerun without --resume"
         if isinstance(saved, list):
-            for note_id in saved:
-                self.add(str(note_id))
+            for note_id in map(str, saved):
+                if note_id not in self.index:
+                    raise ValueError(f"cannot resume: note id {note_id!r}, joined in the checkpoint's run, is "
+                                     f"not in the comment file; {again}")
+                self.add(note_id)
             return
         if saved.get("notes") != len(self.index) or saved.get("digest") != self.digest:
             raise ValueError(
                 f"cannot resume: the comment file's note ids are not those of the checkpoint's run "
                 f"({saved.get('notes')} note ids, digest {saved.get('digest')}; now {len(self.index)}, "
-                f"{self.digest}); resume with the same --comments file, or rerun without --resume")
+                f"{self.digest}); {again}")
         self.bits = bytearray(zlib.decompress(base64.b64decode(saved["bits"])))
 
 

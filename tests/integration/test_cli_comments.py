@@ -163,3 +163,7 @@ def test_joined_notes_resume_from_a_checkpoint_that_listed_the_ids() -> None:
     again.index_comments(comment_file)
     again.count_joined({"a": 2, "b": 1, "c": 1})
     assert again.comments == {"rows": 4, "joined": 4, "failed": 0, "unmatched": 0}
+    stale = Summary()
+    stale.restore({"scored": 1, "failed": 0, "comments": {"rows": 4}, "joined_notes": ["z"]})
+    with pytest.raises(ValueError, match="note id 'z', joined in the checkpoint's run, is not in the comment file"):
+        stale.index_comments(comment_file)
