@@ -22,7 +22,20 @@ from typing import Any
 from training.evaluate import genuine_flagged
 from training.quality import fixed_sets, measure
 
-SETS = ("test_authored", "test_writer:w5", "test_writer:w7", "eval:dev")
+RESULT = Path(__file__).resolve().parent / "results" / "candidates.json"
+SETS = ("val", "test_authored", "test_writer:w5", "test_writer:w7", "eval:dev")
+
+
+def chosen_over(meta: dict[str, Any], path: Path = RESULT) -> list[str] | None:
+    """The other candidates' labels when the model of ``meta`` (name, version, created) is one of the
+    models the result file compares; none when it is not."""
+    if not path.is_file():
+        return None
+    result = json.loads(path.read_text("utf-8"))
+    if not any(r["name"] == meta["name"] and r["version"] == meta["version"] and r["created"] == meta["created"]
+               for r in result.values()):
+        return None
+    return [label for label, r in result.items() if r["created"] != meta["created"]]
 
 
 def exact_figures(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -50,6 +63,7 @@ def describe(model_dir: Path) -> dict[str, Any]:
             "data": meta["data"], "test_writers": meta["args"].get("test_writers") or [],
             "augment": meta["args"].get("augment") or [],
             "train_n": meta["splits"]["train"]["n"],
+            "thresholds": json.loads((model_dir / "policy.json").read_text("utf-8"))["thresholds"],
             "exact": exact_figures(metrics), "default_path": measure(model_dir, fixed_sets())}
 
 

@@ -163,8 +163,9 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def render_unseen(pooled: dict[str, Any], meta: dict[str, Any]) -> str:
-    """The pooled unseen writers' row explained, with each writer's figures (``training.quality``)."""
+def render_unseen(pooled: dict[str, Any], meta: dict[str, Any], *, chosen: bool = False) -> str:
+    """The pooled unseen writers' row explained, with each writer's figures (``training.quality``);
+    ``chosen``: the model was chosen among retrained candidates with these figures in view."""
     files = pooled["files"]
     dates = [f["first_committed"] for f in files]
     created = datetime.fromisoformat(meta["created"])
@@ -174,6 +175,8 @@ def render_unseen(pooled: dict[str, Any], meta: dict[str, Any]) -> str:
               + ": never trained on, and no calibration, threshold or rule weight was fitted on them"
               + (f"; all were first committed after the model was trained (created {meta['created']}; "
                  f"files first committed {min(dates)} to {max(dates)})" if after else "")
+              + (". Their figures were in view when this model was chosen among the retrained candidates "
+                 "(model card: How this configuration was chosen)" if chosen else "")
               + ". Per writer:"), "",
              "| writer | n | macro-F1 | undisclosed_ad F1 | undisclosed_ad recall | genuine flagged ad |",
              "|---|---|---|---|---|---|"]

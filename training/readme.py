@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from training.candidates import chosen_over
 from training.quality import UNSEEN, render_mix, render_unseen, with_interval
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,7 +110,7 @@ def render(root: Path = ROOT) -> str:
                      f"{with_interval(f, 'undisclosed_ad_f1')} | {with_interval(f, 'undisclosed_ad_recall')} | "
                      f"{100 * f['genuine_flagged_ad']:.1f}% |")
     if UNSEEN in pins["sets"]:
-        lines += ["", render_unseen(pins["sets"][UNSEEN], meta)]
+        lines += ["", render_unseen(pins["sets"][UNSEEN], meta, chosen=chosen_over(meta) is not None)]
     priors = _load(model_dir / "policy.json").get("priors")
     if priors and any("mix" in f for f in pins["sets"].values()):
         lines += ["", render_mix(pins["sets"], priors["deployment"])]
@@ -138,11 +139,13 @@ def render_candidates(result: dict[str, Any]) -> str:
     """The retrained candidates compared before the shipped model was chosen (``training.candidates``)."""
     lines = [("Candidates compared when the shipped model was last chosen (`python -m training.candidates "
               "MODEL... --label NAME... --out training/results/candidates.json`; default path on w5 and the real dev notes, full "
-              "model on w7 and the hotel reviews):"), "",
-             ("| candidate | version | authored writers | held out | training notes | real dev macro-F1 | "
+              "model on its own validation split, w7 and the hotel reviews; thresholds as its policy was tuned on that "
+              "validation split):"), "",
+             ("| candidate | version | authored writers | held out | training notes | thresholds (ad / declared) | "
+              "validation macro-F1 (exact) | real dev macro-F1 | "
               "real dev ad F1 | real dev ad recall | real dev genuine flagged | w5 macro-F1 | w5 ad F1 | w7 macro-F1 (exact) | "
               "hotel flagged |"),
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, r in result.items():
         sets = r["default_path"]["sets"]
         dev, w5 = sets["real_dev"], sets["held_out_writer_w5"]
@@ -151,8 +154,12 @@ def render_candidates(result: dict[str, Any]) -> str:
                           if Path(d["path"]).name.startswith("seed_")) or "-"
         files += "".join(f" + {a} copies" for a in r.get("augment", []))
         hotel = r["exact"].get("heldout_reviews_flagged")
+        val = r["exact"].get("val")
+        thresholds = r.get("thresholds")
         lines.append(f"| {label} | {r['version']} | {files} | {', '.join(r['test_writers']) or '-'} | "
-                     f"{r['train_n']:,} | {dev['macro_f1']:.3f} | "
+                     f"{r['train_n']:,} | "
+                     + (f"{thresholds['undisclosed_ad']:g} / {thresholds['declared']:g}" if thresholds else "-") + " | "
+                     + (f"{val['macro_f1']:.4f}" if val else "-") + f" | {dev['macro_f1']:.3f} | "
                      f"{dev['undisclosed_ad_f1']:.3f} | {dev['undisclosed_ad_recall']:.3f} | "
                      f"{100 * dev['genuine_flagged_ad']:.1f}% | "
                      f"{w5['macro_f1']:.3f} | {w5['undisclosed_ad_f1']:.3f} | "

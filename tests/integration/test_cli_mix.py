@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from classifier.model import default_model_dir
 from classifier.rules import Priors
 from serving.cli import main
 from training.quality import REAL_DEV
@@ -25,7 +26,8 @@ def test_mix_of_the_scored_real_notes_holds_their_true_ad_share(tmp_path: Path,
     true_ad = labels.count("undisclosed_ad") / len(labels)
     assert est["n"] == len(labels) == 116 and est["converged"]
     assert est["low"]["undisclosed_ad"] <= true_ad <= est["high"]["undisclosed_ad"]  # 42 of 116 ads
-    assert est["model"] == "notecheck-base@2026.12.04"
+    meta = json.loads((default_model_dir() / "meta.json").read_text("utf-8"))
+    assert est["model"] == f"{meta['name']}@{meta['version']}"  # the model, not how it ran (fast path)
     command = next(line for line in printed.splitlines() if line.startswith("to score for this mix:"))
     value = command.split("--deployment-prior ", 1)[1]
     shares = {k: float(v) for k, v in (part.split("=") for part in value.split(","))}

@@ -73,6 +73,20 @@ def test_the_unseen_writers_line_says_written_after_only_when_every_file_is(firs
     assert "w12, w13: never trained on" in text
     assert ("first committed after the model was trained" in text) is says_after
     assert "| w13 | 10 | 0.800 |" in text
+    assert "in view when this model was chosen" not in text
+    assert "in view when this model was chosen among the retrained candidates" in render_unseen(
+        {**_fig(), "files": files}, {"created": "2026-12-06T00:30:00+00:00"}, chosen=True)
+
+
+def test_chosen_over_names_the_other_candidates_only_for_a_compared_model(tmp_path: Path) -> None:
+    from training.candidates import chosen_over
+
+    path = tmp_path / "candidates.json"
+    path.write_text(json.dumps({"a": {"name": "m", "version": "1", "created": "t1"},
+                                "b": {"name": "m", "version": "2", "created": "t2"}}), "utf-8")
+    assert chosen_over({"name": "m", "version": "1", "created": "t1"}, path) == ["b"]
+    assert chosen_over({"name": "m", "version": "1", "created": "t0"}, path) is None  # retrained since
+    assert chosen_over({"name": "m", "version": "1", "created": "t1"}, tmp_path / "none.json") is None
 
 
 def test_the_real_notes_are_judged_the_same_with_their_topics_in_a_tag_field() -> None:
