@@ -29,6 +29,16 @@ class Scored:
     proba: FloatArray  # (n, 3) in LABELS order
 
 
+def f1_of_confusions(conf: FloatArray) -> FloatArray:
+    """Per-label F1 of a stack of confusion matrices (``[..., truth, predicted]``, counts or weights) as
+    scikit-learn defines it, 0 where a label is neither true nor predicted (``zero_division=0``)."""
+    k = conf.shape[-1]
+    tp = conf[..., np.arange(k), np.arange(k)]
+    denom = conf.sum(axis=-1) + conf.sum(axis=-2)
+    f1: FloatArray = np.divide(2 * tp, denom, out=np.zeros(tp.shape), where=denom > 0)
+    return f1
+
+
 def expected_calibration_error(proba: FloatArray, y_true: Sequence[str], bins: int = 15) -> float:
     """Top-label ECE: |accuracy - confidence| averaged over equal-width confidence bins."""
     if len(y_true) == 0:

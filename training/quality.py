@@ -23,6 +23,7 @@ import numpy as np
 from classifier.model import default_model_dir, file_sha256
 from classifier.types import LABELS
 from training.data import load_labelled
+from training.evaluate import f1_of_confusions
 
 ROOT = Path(__file__).resolve().parents[1]
 PINS = ROOT / "tests" / "data" / "quality_pins.json"
@@ -86,13 +87,11 @@ def intervals(truth: Sequence[str], pred: Sequence[str], *, resamples: int = BOO
         return {}
     rng = np.random.default_rng(seed)
     draws = code[rng.integers(0, len(code), size=(resamples, len(code)))]
-    conf = np.stack([np.bincount(row, minlength=k * k) for row in draws]).reshape(resamples, k, k)
-    tp = conf[:, np.arange(k), np.arange(k)].astype(float)
-    true_n, pred_n = conf.sum(axis=2), conf.sum(axis=1)
-    denom = true_n + pred_n
-    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    conf = np.stack([np.bincount(row, minlength=k * k) for row in draws]).reshape(resamples, k, k).astype(float)
+    f1 = f1_of_confusions(conf)
     ad = LABELS.index("undisclosed_ad")
-    recall = np.divide(tp[:, ad], true_n[:, ad], out=np.zeros(resamples), where=true_n[:, ad] > 0)
+    true_ad = conf[:, ad].sum(axis=1)
+    recall = np.divide(conf[:, ad, ad], true_ad, out=np.zeros(resamples), where=true_ad > 0)
     runs = {"macro_f1": f1.mean(axis=1), "undisclosed_ad_f1": f1[:, ad], "undisclosed_ad_recall": recall}
     return {key: [round(float(np.percentile(v, 5)), 4), round(float(np.percentile(v, 95)), 4)]
             for key, v in runs.items()}

@@ -17,7 +17,7 @@ from classifier.rules import Facts, Policy, RuleHit
 from classifier.signals import Lexicon, extract_signals
 from classifier.types import LABELS, Verdict
 from training.data import Example
-from training.evaluate import Scored, metrics
+from training.evaluate import Scored, f1_of_confusions, metrics
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -74,11 +74,8 @@ def weighted_macro_f1(y: npt.NDArray[np.int64], pred: npt.NDArray[np.int64], wei
     k = len(LABELS)
     cells = np.zeros((len(y), k * k))
     cells[np.arange(len(y)), y * k + pred] = 1.0
-    conf = (weights @ cells).reshape(-1, k, k)
-    tp = conf[:, np.arange(k), np.arange(k)]
-    denom = conf.sum(axis=2) + conf.sum(axis=1)
-    f1: FloatArray = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0).mean(axis=1)
-    return f1
+    macro: FloatArray = f1_of_confusions((weights @ cells).reshape(-1, k, k)).mean(axis=1)
+    return macro
 
 
 def tune_thresholds(

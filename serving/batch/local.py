@@ -62,11 +62,11 @@ class JoinedNotes:
 
     def __init__(self, note_ids: Iterable[str]) -> None:
         self.index: dict[str, int] = {}
-        digest = hashlib.sha256()
+        digest = hashlib.blake2b(digest_size=8)  # names the id list, no file: not classifier.model.file_sha256
         for note_id in note_ids:
             self.index[note_id] = len(self.index)
             digest.update(note_id.encode("utf-8") + b"\n")
-        self.digest = digest.hexdigest()[:16]
+        self.digest = digest.hexdigest()
         self.bits = bytearray((len(self.index) + 7) // 8)
 
     def add(self, note_id: str) -> bool:
