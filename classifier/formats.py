@@ -55,6 +55,7 @@ _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".jl": "jsonl", ".json": "
                ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _CHUNK = 1 << 16
 _SNIFF = 1 << 16
+UTF8_BOM = b"\xef\xbb\xbf"  # dropped from a file's first line by the JSONL reader and count_records alike
 _BATCH_ROWS = 1024
 # Fields whose CSV/Parquet cells may hold JSON (lists, objects) or, for the two name lists,
 # comma-joined strings.
@@ -117,7 +118,7 @@ def detect_format(path: Path) -> str:
         head = f.read(_SNIFF)
     if head.startswith(b"PAR1"):
         return "parquet"
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    stripped = head.lstrip(UTF8_BOM + b" \t\r\n")
     if not stripped:
         return ext or "jsonl"
     if stripped.startswith(b"["):
@@ -232,8 +233,7 @@ def iter_jsonl_lines(
             size += len(chunk)
             yield row, line[: RAW_LIMIT * 4], size
             continue
-        if row == 1 and line.startswith(b"\xef\xbb\xbf"):
-            line = line[3:]
+        line = line.removeprefix(UTF8_BOM) if row == 1 else line
         if not line.strip():  # blank, also a first line that is only the BOM
             continue
         yield row, line, None
@@ -515,7 +515,7 @@ def count_records(path: Path, fmt: str | None = None) -> int | None:
     lines = 0
     with path.open("rb") as f:
         for number, line in enumerate(iter(lambda: f.readline(_CHUNK), b"")):
-            if (line[3:] if number == 0 and line.startswith(b"\xef\xbb\xbf") else line).strip():
+            if (line.removeprefix(UTF8_BOM) if number == 0 else line).strip():  # as the reader
                 lines += 1
             while not line.endswith(b"\n") and len(line) == _CHUNK:
                 line = f.readline(_CHUNK)
