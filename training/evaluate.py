@@ -29,6 +29,16 @@ class Scored:
     proba: FloatArray  # (n, 3) in LABELS order
 
 
+def confusions(y: npt.NDArray[np.int64], pred: npt.NDArray[np.int64], weights: FloatArray) -> FloatArray:
+    """Confusion matrices ``[row, truth, predicted]`` of label indices ``y`` and ``pred``, one per row of
+    ``weights`` (a weight per note: sample weights, bootstrap counts, or both)."""
+    k = len(LABELS)
+    cells = np.zeros((len(y), k * k))
+    cells[np.arange(len(y)), y * k + pred] = 1.0
+    out: FloatArray = (np.atleast_2d(weights) @ cells).reshape(-1, k, k)
+    return out
+
+
 def f1_of_confusions(conf: FloatArray) -> FloatArray:
     """Per-label F1 of a stack of confusion matrices (``[..., truth, predicted]``, counts or weights) as
     scikit-learn defines it, 0 where a label is neither true nor predicted (``zero_division=0``)."""

@@ -23,7 +23,7 @@ import numpy as np
 from classifier.model import default_model_dir, file_sha256
 from classifier.types import LABELS
 from training.data import load_labelled
-from training.evaluate import f1_of_confusions
+from training.evaluate import confusions, f1_of_confusions
 
 ROOT = Path(__file__).resolve().parents[1]
 PINS = ROOT / "tests" / "data" / "quality_pins.json"
@@ -81,13 +81,13 @@ def intervals(truth: Sequence[str], pred: Sequence[str], *, resamples: int = BOO
     how far the figure would move on another set of the same size and kind (the notes, not the
     model, vary). Each resample's figures are those of :func:`figures` (scikit-learn's F1 and
     recall, 0 where undefined), computed from its confusion matrix."""
-    k = len(LABELS)
-    code = np.array([LABELS.index(t) * k + LABELS.index(p) for t, p in zip(truth, pred, strict=True)])
-    if not len(code):
+    if not truth:
         return {}
+    y = np.array([LABELS.index(t) for t in truth])
     rng = np.random.default_rng(seed)
-    draws = code[rng.integers(0, len(code), size=(resamples, len(code)))]
-    conf = np.stack([np.bincount(row, minlength=k * k) for row in draws]).reshape(resamples, k, k).astype(float)
+    draws = rng.integers(0, len(y), size=(resamples, len(y)))
+    counts = np.stack([np.bincount(row, minlength=len(y)) for row in draws]).astype(float)
+    conf = confusions(y, np.array([LABELS.index(p) for p in pred]), counts)
     f1 = f1_of_confusions(conf)
     ad = LABELS.index("undisclosed_ad")
     true_ad = conf[:, ad].sum(axis=1)

@@ -17,7 +17,7 @@ from classifier.rules import Facts, Policy, RuleHit
 from classifier.signals import Lexicon, extract_signals
 from classifier.types import LABELS, Verdict
 from training.data import Example
-from training.evaluate import Scored, f1_of_confusions, metrics
+from training.evaluate import Scored, confusions, f1_of_confusions, metrics
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -71,10 +71,7 @@ THRESHOLD_RESAMPLES = 200
 def weighted_macro_f1(y: npt.NDArray[np.int64], pred: npt.NDArray[np.int64], weights: FloatArray) -> FloatArray:
     """Macro-F1 over :data:`LABELS` as scikit-learn's ``f1_score(average="macro", sample_weight=...,
     zero_division=0)`` gives it, for each row of ``weights`` (one weighting of the notes per row)."""
-    k = len(LABELS)
-    cells = np.zeros((len(y), k * k))
-    cells[np.arange(len(y)), y * k + pred] = 1.0
-    macro: FloatArray = f1_of_confusions((weights @ cells).reshape(-1, k, k)).mean(axis=1)
+    macro: FloatArray = f1_of_confusions(confusions(y, pred, weights)).mean(axis=1)
     return macro
 
 
