@@ -422,8 +422,8 @@ def score_with_ray(
         first_errors: list[dict[str, Any]] = []
         if comment_file is not None:
             summary.index_comments(comment_file)
-        if comment_file is not None and not summary.comments:  # a fresh run
-            first_errors = summary.start_comments(comment_file)  # they open the errors file
+            if not summary.comments:  # a fresh run
+                first_errors = summary.start_comments(comment_file)  # they open the errors file
         _run_job(source, fmt, files, summary, expected, actor_args, first_errors,
                  address=address,
                  batch_size=batch_size, num_actors=num_actors,
